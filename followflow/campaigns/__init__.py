@@ -1,0 +1,1 @@
+"""Campaign planning from snapshot diffs: filters, budgets, pacing."""

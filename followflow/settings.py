@@ -1,0 +1,176 @@
+"""Runtime configuration: one `Settings`, read from FOLLOWFLOW_* variables or `.env`.
+
+Every field has bounds and a description (the README's configuration table is generated
+from them, and `followflow --help` points there). Secrets are `SecretStr`, so they print
+as `**********` in reprs, logs and Prefect parameters.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "FOLLOWFLOW_"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from FOLLOWFLOW_* environment variables or .env."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- where X is -------------------------------------------------------------------
+    x_base_url: str = Field(
+        default="https://api.x.com",
+        pattern=r"^https?://[^\s/]+(:\d+)?$",
+        description="Base URL of the X API (or of `followflow emulator`), no trailing slash.",
+    )
+
+    # --- credentials (never logged) ------------------------------------------------------
+    bearer_token: SecretStr | None = Field(
+        default=None, description="App-only Bearer token: reads and lookups only."
+    )
+    consumer_key: SecretStr | None = Field(
+        default=None, description="OAuth 1.0a consumer (API) key of the app."
+    )
+    consumer_secret: SecretStr | None = Field(
+        default=None, description="OAuth 1.0a consumer (API) secret of the app."
+    )
+    access_token: SecretStr | None = Field(
+        default=None, description="OAuth 1.0a access token of the account (`<user id>-...`)."
+    )
+    access_token_secret: SecretStr | None = Field(
+        default=None, description="OAuth 1.0a access token secret of the account."
+    )
+    client_id: str | None = Field(
+        default=None, description="OAuth 2.0 client id, for `followflow auth login`."
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="OAuth 2.0 client secret (confidential clients only)."
+    )
+    oauth2_redirect_port: int = Field(
+        default=8765,
+        ge=1024,
+        le=65535,
+        description="Loopback port `followflow auth login` listens on for the redirect.",
+    )
+    token_store_path: Path = Field(
+        default=Path.home() / ".config" / "followflow" / "tokens.json",
+        description="File (mode 0600) holding OAuth 2.0 tokens.",
+    )
+    token_store_block: str | None = Field(
+        default=None,
+        description="Name of a Prefect Secret block to hold OAuth 2.0 tokens instead of a file.",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    db_path: Path = Field(
+        default=Path("followflow.duckdb"), description="The DuckDB file followflow writes."
+    )
+    db_lock_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long to keep retrying when another process holds the DuckDB file.",
+    )
+
+    # --- requests, retries, waits --------------------------------------------------------
+    page_size: int = Field(
+        default=1000, ge=1, le=1000, description="Users per page when reading lists (X: 1-1000)."
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Timeout of one HTTP request."
+    )
+    max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of one request on 5xx, timeouts and resets."
+    )
+    backoff_base_s: float = Field(
+        default=1.0, ge=0, le=60, description="First retry delay; doubles each retry, jittered."
+    )
+    backoff_max_s: float = Field(
+        default=60.0, ge=0, le=3600, description="Largest single retry delay."
+    )
+    max_rate_limit_wait_s: float = Field(
+        default=960.0,
+        ge=0,
+        le=86_400,
+        description="Longest wait for a 15-minute window to reset; longer resets raise instead.",
+    )
+
+    # --- budgets (X's caps are the ceilings) --------------------------------------------
+    follow_budget_per_user: int = Field(
+        default=400, ge=0, le=400, description="Follows per account per rolling 24 h."
+    )
+    follow_budget_per_app: int = Field(
+        default=1000, ge=0, le=1000, description="Follows per app per rolling 24 h."
+    )
+    unfollow_budget_per_app: int = Field(
+        default=500, ge=0, le=500, description="Unfollows per app per rolling 24 h."
+    )
+    action_min_spacing_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="Least time between two follows or unfollows of one account (jittered).",
+    )
+
+    # --- campaigns and guardrails --------------------------------------------------------
+    unfollow_cleanup_enabled: bool = Field(
+        default=False, description="Allow the unfollow clean-up flow at all (off by default)."
+    )
+    unfollow_grace_days: int = Field(
+        default=7, ge=1, le=365, description="Only unfollow accounts followed at least this long."
+    )
+
+    # --- cost control --------------------------------------------------------------------
+    read_price_usd: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="Price of one user read (X pay-per-use 'Owned Reads', 2026), for estimates.",
+    )
+    max_reads_per_run: int | None = Field(
+        default=None, ge=1, description="Stop a snapshot run before it reads more users than this."
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of followflow's own loggers."
+    )
+
+
+SECRET_FIELDS = frozenset(
+    name for name, info in Settings.model_fields.items() if "SecretStr" in repr(info.annotation)
+)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first bad variable, the value's problem and what to do."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "settings"
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    # A secret's value must not reach a terminal or a log, even when it is the bad one.
+    shown = "" if field in SECRET_FIELDS else f" (got {first.get('input')!r})"
+    return f"{variable}: {first['msg']}{shown}; fix it in the environment or .env"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment and .env, raising SettingsError on a bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide Settings, built once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""DuckDB storage: connection policy, migrations, snapshots, ledger, views."""
