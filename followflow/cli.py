@@ -7,7 +7,7 @@ that `followflow --help` and `followflow emulator` start fast.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -44,7 +44,7 @@ def settings_or_exit() -> Settings:
         fail(str(error), code=2)
 
 
-class Preset(str, Enum):
+class Preset(StrEnum):
     v2_2023 = "v2-2023"
     v2_2026 = "v2-2026"
 
@@ -77,7 +77,7 @@ def emulator(
     faults: Annotated[
         str | None,
         typer.Option(
-            help="Fault mix, e.g. 'seed=7,p=0.05,kinds=500+502+503+504+reset+slow+truncate+429bare' "
+            help="Fault mix, e.g. 'seed=7,p=0.05,kinds=500+503+reset+slow+truncate+429bare' "
             "(see `followflow.emulator.faults`). Default: none."
         ),
     ] = None,
