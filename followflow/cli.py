@@ -160,13 +160,27 @@ def serve() -> None:
 @auth_app.command("login")
 def auth_login() -> None:
     """Log in with OAuth 2.0 Authorization Code + PKCE and store the tokens."""
-    not_yet("auth login")
+    from followflow.xapi.errors import XAPIError
+    from followflow.xapi.oauth2_login import login
+
+    settings = settings_or_exit()
+    try:
+        login(settings, open_browser=True, out=typer.echo)
+    except XAPIError as error:
+        fail(str(error))
 
 
 @auth_app.command("status")
 def auth_status() -> None:
     """Show who is logged in and when the tokens expire (never the tokens)."""
-    not_yet("auth status")
+    from followflow.xapi.errors import XAPIError
+    from followflow.xapi.oauth2_login import status
+
+    settings = settings_or_exit()
+    try:
+        typer.echo(status(settings))
+    except XAPIError as error:
+        fail(str(error))
 
 
 def main() -> None:

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="Name of a Prefect Secret block to hold OAuth 2.0 tokens instead of a file.",
     )
 
+    app_name: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="A name for the X app the credentials belong to; per-app budgets count "
+        "every account's actions under it.",
+    )
+
     # --- storage -------------------------------------------------------------------------
     db_path: Path = Field(
         default=Path("followflow.duckdb"), description="The DuckDB file followflow writes."
@@ -106,6 +113,20 @@ class Settings(BaseSettings):
         description="Longest wait for a 15-minute window to reset; longer resets raise instead.",
     )
 
+    rate_limit_margin_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Extra wait after a window's reset time, for clock skew between us and X.",
+    )
+    reads_per_window: int = Field(
+        default=15,
+        ge=1,
+        le=100_000,
+        description="Reads per 15-minute window assumed for estimates until X's headers say "
+        "(15 on the 2023 tiers, 300 in 2026).",
+    )
+
     # --- budgets (X's caps are the ceilings) --------------------------------------------
     follow_budget_per_user: int = Field(
         default=400, ge=0, le=400, description="Follows per account per rolling 24 h."
@@ -115,6 +136,13 @@ class Settings(BaseSettings):
     )
     unfollow_budget_per_app: int = Field(
         default=500, ge=0, le=500, description="Unfollows per app per rolling 24 h."
+    )
+    budget_window_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        le=86_400,
+        description="The rolling window budgets are counted over (X: 24 h; shorter only to "
+        "match an emulator started with --day-seconds).",
     )
     action_min_spacing_s: float = Field(
         default=20.0,

@@ -17,3 +17,111 @@ def clock() -> ManualClock:
 def settings(tmp_path: object) -> Settings:
     # Tests build Settings explicitly and never read .env or the environment's secrets.
     return Settings(_env_file=None, db_path=tmp_path / "test.duckdb")  # type: ignore[call-arg, operator]
+
+
+@pytest.fixture
+def emulator(clock: ManualClock):  # type: ignore[no-untyped-def]
+    """The demo-size emulator (seed 1, preset v2-2023, limits on) on the shared ManualClock."""
+    from followflow.emulator import Emulator
+
+    return Emulator.create(seed=1, size="demo", clock=clock)
+
+
+@pytest.fixture
+def emulator_server(emulator):  # type: ignore[no-untyped-def]
+    """`emulator` served on a loopback port: `emulator_server.base_url`."""
+    from followflow.emulator import EmulatorServer
+
+    with EmulatorServer(emulator) as server:
+        yield server
+
+
+@pytest.fixture
+def make_client(clock: ManualClock):  # type: ignore[no-untyped-def]
+    """Factory: `make_client(handler, auth, **kw)` -> XClient over an in-process handler
+    (e.g. `emulator.handle`), sleeping on and reading the shared ManualClock."""
+    import httpx
+
+    from followflow.xapi.client import XClient
+
+    made: list[XClient] = []
+
+    def make(handler, auth, **kwargs):  # type: ignore[no-untyped-def]
+        client = XClient(
+            "https://api.x.com",
+            auth,
+            transport=httpx.MockTransport(handler),
+            sleep=clock.sleep,
+            clock=clock,
+            **kwargs,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():  # type: ignore[no-untyped-def]
+    """One Prefect test server for the whole session (starting one costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+class Live:
+    """An emulator over loopback on the wall clock, with FOLLOWFLOW_* pointing at it."""
+
+    def __init__(self, emulator, server, db_path):  # type: ignore[no-untyped-def]
+        self.emulator = emulator
+        self.server = server
+        self.db_path = db_path
+
+    def account_id(self, username: str) -> int:
+        return int(self.emulator.account(username).id)
+
+
+@pytest.fixture
+def live_factory(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Factory: `live_factory(**Emulator.create kwargs)` -> Live, configured for the flows.
+
+    Reads use the app's Bearer token; writes use OAuth 1.0a of `writer` (default ff_demo).
+    """
+    from followflow.emulator import Emulator, EmulatorServer
+    from followflow.settings import get_settings
+    from tasks.clients import forget_clients
+
+    servers = []
+
+    def make(writer: str = "ff_demo", **kwargs):  # type: ignore[no-untyped-def]
+        emulator = Emulator.create(**{"seed": 1, "size": "demo", **kwargs})
+        server = EmulatorServer(emulator).start()
+        servers.append(server)
+        account = emulator.account(writer)
+        env = {
+            "X_BASE_URL": server.base_url,
+            "BEARER_TOKEN": emulator.app.bearer_token,
+            "CONSUMER_KEY": emulator.app.consumer_key,
+            "CONSUMER_SECRET": emulator.app.consumer_secret,
+            "ACCESS_TOKEN": account.access_token,
+            "ACCESS_TOKEN_SECRET": account.access_token_secret,
+            "DB_PATH": str(tmp_path / "followflow.duckdb"),
+            "TOKEN_STORE_PATH": str(tmp_path / "tokens.json"),
+            "BACKOFF_BASE_S": "0.01",
+            "RATE_LIMIT_MARGIN_S": "0.05",
+            "ACTION_MIN_SPACING_S": "0",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(f"FOLLOWFLOW_{key}", value)
+        get_settings.cache_clear()
+        forget_clients()
+        return Live(emulator, server, tmp_path / "followflow.duckdb")
+
+    yield make
+    get_settings.cache_clear()
+    forget_clients()
+    for server in servers:
+        server.stop()

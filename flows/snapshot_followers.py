@@ -1,0 +1,132 @@
+"""The `snapshot-followers` flow: followers and following of accounts into DuckDB.
+
+Accounts and lists run concurrently, each within its own rate-limit bucket; one task per
+page. Before anything is read, the flow logs what the run will cost (requests, time at the
+current rate limit, money at the configured price per read) and refuses to start a listing
+that the run's read cap cannot pay for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture
+
+from flows.accounts import resolve_accounts
+from flows.params import SnapshotParams
+from followflow.settings import Settings, get_settings
+from tasks.clients import client_for
+from tasks.limits import ensure_limits, x_limit_name
+from tasks.snapshot import Account, Kind, ListOutcome, ReadBudget, snapshot_list
+
+WINDOW_S = 900
+
+
+class SnapshotFailed(Exception):
+    """Some accounts or lists could not be snapshotted; the message lists which and why."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    account: Account
+    kind: Kind
+    requests: int
+    seconds: float
+    reads: int
+    cost_usd: float
+
+
+def estimate(account: Account, kind: Kind, settings: Settings) -> Estimate:
+    """Requests, seconds at the assumed rate limit, and read cost of one full listing."""
+    users = account.expected(kind)
+    requests = max(1, math.ceil(users / settings.page_size))
+    windows = (requests - 1) // settings.reads_per_window
+    return Estimate(
+        account, kind, requests, windows * WINDOW_S, users, users * settings.read_price_usd
+    )
+
+
+def _kinds(lists: str) -> list[Kind]:
+    return ["followers", "following"] if lists == "both" else [lists]  # type: ignore[list-item]
+
+
+def _summary_markdown(outcomes: list[ListOutcome], problems: dict[str, str]) -> str:
+    lines = ["# Snapshot run", "", "| account | list | status | users | gained | lost | note |"]
+    lines.append("|---|---|---|---:|---:|---:|---|")
+    for o in outcomes:
+        note = "baseline (first snapshot)" if o.baseline else (o.error or "")
+        lines.append(
+            f"| @{o.account} | {o.kind} | {o.status} | {o.users_read:,} | "
+            f"{len(o.gained_ids):,} | {len(o.lost_ids):,} | {note.replace('|', '/')} |"
+        )
+    for ref, reason in problems.items():
+        lines.append(f"| {ref} | - | failed | 0 | 0 | 0 | {reason} |")
+    return "\n".join(lines)
+
+
+def _events_table(outcomes: list[ListOutcome]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for o in outcomes:
+        if o.kind != "followers":
+            continue
+        rows += [{"account": o.account, "user_id": str(u), "event": "gained"} for u in o.gained_ids]
+        rows += [
+            {
+                "account": o.account,
+                "user_id": str(u),
+                "event": "lost",
+                "reason": o.lost_reasons.get(u, ""),
+            }
+            for u in o.lost_ids
+        ]
+    return rows[:1000]
+
+
+@flow(name="snapshot-followers", log_prints=True)
+def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
+    """Snapshot the followers and/or following of accounts into the DuckDB file."""
+    logger = get_run_logger()
+    settings = get_settings()
+    accounts, problems = resolve_accounts(params.accounts)
+    for reason in problems.values():
+        logger.error("%s; skipping it", reason)
+    budget = ReadBudget(params.max_reads or settings.max_reads_per_run)
+    planned: list[tuple[Account, Kind]] = []
+    for account in accounts:
+        for kind in _kinds(params.lists):
+            est = estimate(account, kind, settings)
+            logger.info(
+                "@%s %s: ~%d users, %d requests, ~%.0f s at %d reads/15 min, ~$%.2f to read",
+                account.username,
+                kind,
+                est.reads,
+                est.requests,
+                est.seconds,
+                settings.reads_per_window,
+                est.cost_usd,
+            )
+            planned.append((account, kind))
+    ensure_limits(
+        *{
+            x_limit_name(kind, client_for(settings, for_writes=False, user_id=a.id).principal)
+            for a, kind in planned
+        }
+    )
+    futures: list[PrefectFuture[ListOutcome]] = [
+        snapshot_list.submit(account, kind, params.mode, budget) for account, kind in planned
+    ]
+    outcomes = [future.result() for future in futures]
+    create_markdown_artifact(
+        _summary_markdown(outcomes, problems), key="snapshot-summary", description="Snapshot run"
+    )
+    events = _events_table(outcomes)
+    if events:
+        create_table_artifact(events, key="follower-events", description="Gained and lost")
+    failures = [f"@{o.account} {o.kind}: {o.error}" for o in outcomes if o.status != "complete"]
+    failures += list(problems.values())
+    if failures:
+        raise SnapshotFailed("; ".join(failures))
+    return outcomes

@@ -1,0 +1,392 @@
+"""Campaign plans, computed in DuckDB: who to follow back (or unfollow), each with a reason.
+
+Every follower the account does not follow appears in a follow-back plan exactly once,
+included or not, with the first reason that applies (REASON_PRIORITY order), so a plan can
+be explained in an approval dialog or a report. The ledger (`actions`) is consulted as well
+as the snapshots, because a snapshot can be older than the last campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from followflow.campaigns.budgets import Instant, as_utc
+from followflow.campaigns.filters import CandidateFilters, CandidateOrder, UserRef, split_refs
+from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES, BudgetStatus
+
+INCLUDED = "included"
+ALLOWLISTED = "allowlisted"
+BEYOND_LIMIT = "beyond_limit"
+
+FOLLOW_REASONS = (
+    "in_flight",  # a reservation awaits its outcome
+    "unfollowed_before",
+    "already_followed",  # the ledger says so, the snapshot is older
+    "already_pending",  # requested before: pending, or declined since; never asked again
+    "failed_permanently",
+    "denylisted",
+    "inactive",  # suspended or deactivated
+    ALLOWLISTED,  # included: bypasses the profile filters below
+    "no_profile",
+    "protected",
+    "default_avatar",
+    "not_verified",
+    "verified",
+    "too_few_followers",
+    "too_many_followers",
+    "too_few_following",
+    "too_many_following",
+    "ratio_too_low",
+    "ratio_too_high",
+    "account_too_new",
+    "missing_bio_keyword",
+    "excluded_bio_keyword",
+    INCLUDED,
+    BEYOND_LIMIT,  # would be included, but past the plan's limit
+)
+UNFOLLOW_REASONS = (
+    "in_flight",
+    "already_unfollowed",
+    "follows_back",
+    ALLOWLISTED,
+    "within_grace",
+    INCLUDED,
+    BEYOND_LIMIT,
+)
+
+# seen_at is the follower's latest 'gained' event. Followers from the baseline snapshot have
+# none (NULL): they are older than every gained one. Ties (one snapshot) go by user id, as X's
+# newest-first position is not stored.
+_ORDER_SQL = {
+    CandidateOrder.NEWEST_FOLLOWERS_FIRST: "seen_at DESC NULLS LAST, user_id DESC",
+    CandidateOrder.OLDEST_FIRST: "seen_at ASC NULLS FIRST, user_id ASC",
+    CandidateOrder.MOST_FOLLOWERS_FIRST: "followers_count DESC NULLS LAST, user_id DESC",
+    CandidateOrder.FEWEST_FOLLOWERS_FIRST: "followers_count ASC NULLS LAST, user_id ASC",
+}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One user of a plan and why they are in or out."""
+
+    user_id: int
+    username: str | None
+    followers_count: int | None
+    following_count: int | None
+    at: datetime | None  # follower first seen (follow-back) or followed since (clean-up)
+    reason: str
+    included: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """An ordered, explained plan; `target_ids` are the users to act on, in order."""
+
+    kind: Literal["follow", "unfollow"]
+    account_id: int
+    created_at: datetime
+    target_ids: tuple[int, ...]
+    counts: Mapping[str, int]
+    rows: pa.Table = field(repr=False)  # every user considered, in campaign order
+
+    @property
+    def considered(self) -> int:
+        """How many users the plan looked at."""
+        return int(self.rows.num_rows)
+
+    def first_rows(self, n: int) -> list[PlanRow]:
+        """The first n users in campaign order, included or not."""
+        head = self.rows.slice(0, max(n, 0)).to_pylist()
+        return [
+            PlanRow(
+                user_id=r["user_id"],
+                username=r["username"],
+                followers_count=r["followers_count"],
+                following_count=r["following_count"],
+                at=r["seen_at"],
+                reason=r["reason"],
+                included=r["included"],
+            )
+            for r in head
+        ]
+
+    def reason_of(self, user_id: int) -> str | None:
+        """The reason given for one user (None if the plan did not consider them)."""
+        mask = pc.equal(self.rows["user_id"], pa.scalar(user_id, pa.int64()))
+        hit = self.rows.filter(mask)
+        return None if hit.num_rows == 0 else str(hit["reason"][0].as_py())
+
+    def as_markdown(self, max_rows: int = 20, budget: BudgetStatus | None = None) -> str:
+        """The plan for a human: counts, budget left, and the first users with reasons."""
+        verb = "follow" if self.kind == "follow" else "unfollow"
+        lines = [
+            f"**{verb} plan for account {self.account_id}**: "
+            f"{len(self.target_ids)} to {verb} out of {self.considered} considered.",
+            "",
+        ]
+        if budget is not None:
+            left = budget.follows_left if self.kind == "follow" else budget.unfollows_left
+            resets = [ln.next_reset for ln in budget.lines() if ln.next_reset is not None]
+            when = f", next reset {min(resets):%Y-%m-%d %H:%M} UTC" if resets else ""
+            lines += [f"Budget left: **{left}** {verb}s{when}.", ""]
+        lines += ["| reason | users |", "|---|---:|"]
+        lines += [f"| {reason} | {n} |" for reason, n in self.counts.items()]
+        shown = self.first_rows(max_rows)
+        if shown:
+            lines += [
+                "",
+                f"First {len(shown)} in order:",
+                "",
+                "| # | user | followers | following | in | reason |",
+                "|---:|---|---:|---:|:---:|---|",
+            ]
+            for i, r in enumerate(shown, 1):
+                who = f"@{r.username} ({r.user_id})" if r.username else str(r.user_id)
+                mark = "yes" if r.included else "no"
+                lines.append(
+                    f"| {i} | {who} | {_num(r.followers_count)} | {_num(r.following_count)} "
+                    f"| {mark} | {r.reason} |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _num(n: int | None) -> str:
+    return "" if n is None else f"{n:,}"
+
+
+_LEDGER_CTE = f"""
+ledger AS (
+    SELECT target_id,
+        bool_or(status = 'reserved') AS in_flight,
+        bool_or(action = 'unfollow' AND status = 'done') AS unfollowed,
+        bool_or(action = 'follow' AND status = 'done'
+                AND coalesce(outcome, '') <> 'pending_follow') AS followed,
+        bool_or(action = 'follow' AND status = 'done' AND outcome = 'pending_follow') AS pending,
+        bool_or(action = 'follow' AND status = 'failed'
+                AND coalesce(reason, '') <> '{RETRYABLE}'
+                AND coalesce(outcome, '') NOT IN ({", ".join(f"'{o}'" for o in RETRYABLE_OUTCOMES)})
+        ) AS failed_permanently
+    FROM actions WHERE account_id = $account
+    GROUP BY target_id
+)"""
+
+
+def plan_follow_back(
+    con: duckdb.DuckDBPyConnection,
+    account_id: int,
+    filters: CandidateFilters | None = None,
+    order: CandidateOrder = CandidateOrder.NEWEST_FOLLOWERS_FIRST,
+    limit: int | None = None,
+    *,
+    now: Instant | None = None,
+) -> Plan:
+    """Plan a follow-back: every follower not followed, each with the reason it is in or out.
+
+    `now` (default: the current time) dates the plan and measures account age.
+    """
+    filters = filters or CandidateFilters()
+    at = _now(now)
+    checks, params = _filter_checks(filters, at)
+    deny_ids, deny_names = split_refs(filters.denylist)
+    allow_ids, allow_names = split_refs(filters.allowlist)
+    params |= {
+        "account": account_id,
+        "deny_ids": deny_ids,
+        "deny_names": deny_names,
+        "allow_ids": allow_ids,
+        "allow_names": allow_names,
+    }
+    filter_cases = "\n".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in checks)
+    sql = f"""
+    WITH candidates AS (
+        SELECT f.follower_id AS user_id
+        FROM current_followers f
+        ANTI JOIN (SELECT followed_id FROM current_following WHERE account_id = $account) g
+            ON g.followed_id = f.follower_id
+        WHERE f.account_id = $account
+    ),
+    seen AS (
+        SELECT user_id, max("at") AS seen_at FROM follower_events
+        WHERE account_id = $account AND event = 'gained'
+        GROUP BY user_id
+    ),
+    {_LEDGER_CTE},
+    judged AS (
+        SELECT c.user_id, u.username, u.followers_count, u.following_count, s.seen_at,
+            CASE
+                WHEN l.in_flight THEN 'in_flight'
+                WHEN l.unfollowed THEN 'unfollowed_before'
+                WHEN l.followed THEN 'already_followed'
+                WHEN l.pending THEN 'already_pending'
+                WHEN l.failed_permanently THEN 'failed_permanently'
+                WHEN list_contains($deny_ids::BIGINT[], c.user_id)
+                    OR list_contains($deny_names::VARCHAR[], lower(u.username))
+                    THEN 'denylisted'
+                WHEN u.state IN ('suspended', 'deactivated') THEN 'inactive'
+                WHEN list_contains($allow_ids::BIGINT[], c.user_id)
+                    OR list_contains($allow_names::VARCHAR[], lower(u.username))
+                    THEN '{ALLOWLISTED}'
+                WHEN u.user_id IS NULL THEN 'no_profile'
+                {filter_cases}
+                ELSE '{INCLUDED}'
+            END AS reason
+        FROM candidates c
+        LEFT JOIN users u ON u.user_id = c.user_id
+        LEFT JOIN seen s ON s.user_id = c.user_id
+        LEFT JOIN ledger l ON l.target_id = c.user_id
+    )
+    SELECT user_id, username, followers_count, following_count, seen_at, reason
+    FROM judged
+    ORDER BY {_ORDER_SQL[CandidateOrder(order)]}
+    """
+    table = _arrow(con, sql, params)
+    return _finish("follow", account_id, at, table, limit)
+
+
+def plan_unfollow_cleanup(
+    con: duckdb.DuckDBPyConnection,
+    account_id: int,
+    grace_days: float,
+    allowlist: Sequence[UserRef] = (),
+    now: Instant | None = None,
+    *,
+    limit: int | None = None,
+) -> Plan:
+    """Plan a clean-up: every account we follow; included if followed at least `grace_days`
+    ago, not following back, not allowlisted. Longest-followed first.
+    """
+    at = _now(now)
+    allow_ids, allow_names = split_refs(list(allowlist))
+    params: dict[str, Any] = {
+        "account": account_id,
+        "allow_ids": allow_ids,
+        "allow_names": allow_names,
+        "cutoff": at - timedelta(days=grace_days),
+    }
+    sql = f"""
+    WITH {_LEDGER_CTE}
+    SELECT g.followed_id AS user_id, u.username, u.followers_count, u.following_count,
+        g.since AS seen_at,
+        CASE
+            WHEN l.in_flight THEN 'in_flight'
+            WHEN l.unfollowed THEN 'already_unfollowed'
+            WHEN f.follower_id IS NOT NULL THEN 'follows_back'
+            WHEN list_contains($allow_ids::BIGINT[], g.followed_id)
+                OR list_contains($allow_names::VARCHAR[], lower(u.username))
+                THEN '{ALLOWLISTED}'
+            WHEN g.since IS NULL OR g.since > $cutoff THEN 'within_grace'
+            ELSE '{INCLUDED}'
+        END AS reason
+    -- following_since holds exactly the current following edges, with their start.
+    FROM following_since g
+    LEFT JOIN (SELECT follower_id FROM current_followers WHERE account_id = $account) f
+        ON f.follower_id = g.followed_id
+    LEFT JOIN users u ON u.user_id = g.followed_id
+    LEFT JOIN ledger l ON l.target_id = g.followed_id
+    WHERE g.account_id = $account
+    ORDER BY seen_at ASC NULLS LAST, user_id ASC
+    """
+    table = _arrow(con, sql, params)
+    return _finish("unfollow", account_id, at, table, limit)
+
+
+def _filter_checks(
+    filters: CandidateFilters, at: datetime
+) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(reason, SQL condition) pairs in reason order, with their parameters."""
+    checks: list[tuple[str, str]] = []
+    params: dict[str, Any] = {}
+    ratio = (
+        "(CASE WHEN coalesce(u.following_count, 0) = 0 THEN 'inf'::DOUBLE "
+        "ELSE coalesce(u.followers_count, 0) / u.following_count END)"
+    )
+    bio = "lower(coalesce(u.description, ''))"
+    if filters.exclude_protected:
+        checks.append(("protected", "coalesce(u.protected, false)"))
+    if filters.exclude_default_avatar:
+        checks.append(("default_avatar", "coalesce(u.default_profile_image, false)"))
+    if filters.verified_only:
+        checks.append(("not_verified", "NOT coalesce(u.verified, false)"))
+    if filters.exclude_verified:
+        checks.append(("verified", "coalesce(u.verified, false)"))
+    bounds = (
+        ("too_few_followers", "min_followers", "coalesce(u.followers_count, 0) <"),
+        ("too_many_followers", "max_followers", "coalesce(u.followers_count, 0) >"),
+        ("too_few_following", "min_following", "coalesce(u.following_count, 0) <"),
+        ("too_many_following", "max_following", "coalesce(u.following_count, 0) >"),
+        ("ratio_too_low", "min_follower_ratio", f"{ratio} <"),
+        ("ratio_too_high", "max_follower_ratio", f"{ratio} >"),
+    )
+    for reason, name, compare in bounds:
+        value = getattr(filters, name)
+        if value is not None:
+            checks.append((reason, f"{compare} ${name}"))
+            params[name] = value
+    if filters.min_account_age_days is not None:
+        params["born_before"] = at - timedelta(days=filters.min_account_age_days)
+        checks.append(("account_too_new", "coalesce(u.created_at > $born_before, true)"))
+    if filters.bio_include:
+        names = _keyword_params(params, "inc", filters.bio_include)
+        checks.append(
+            (
+                "missing_bio_keyword",
+                "NOT (" + " OR ".join(f"contains({bio}, ${n})" for n in names) + ")",
+            )
+        )
+    if filters.bio_exclude:
+        names = _keyword_params(params, "exc", filters.bio_exclude)
+        checks.append(
+            ("excluded_bio_keyword", " OR ".join(f"contains({bio}, ${n})" for n in names))
+        )
+    return checks, params
+
+
+def _keyword_params(params: dict[str, Any], prefix: str, words: tuple[str, ...]) -> list[str]:
+    names = [f"{prefix}{i}" for i in range(len(words))]
+    params.update(zip(names, words, strict=True))
+    return names
+
+
+def _finish(
+    kind: Literal["follow", "unfollow"],
+    account_id: int,
+    at: datetime,
+    table: pa.Table,
+    limit: int | None,
+) -> Plan:
+    reasons = table["reason"]
+    # An allowlisted follower is followed; an allowlisted followee is kept.
+    taken = [INCLUDED, ALLOWLISTED] if kind == "follow" else [INCLUDED]
+    included = pc.is_in(reasons, pa.array(taken, pa.string()))
+    if limit is not None:
+        # Rows arrive in campaign order, so the first `limit` included rows are the plan.
+        rank = pc.cumulative_sum(pc.cast(included, pa.int64()))
+        over = pc.and_(included, pc.greater(rank, max(limit, 0)))
+        reasons = pc.if_else(over, pa.scalar(BEYOND_LIMIT), reasons)
+        included = pc.and_(included, pc.invert(over))
+        table = table.set_column(table.schema.get_field_index("reason"), "reason", reasons)
+    table = table.append_column("included", included)
+    targets = table.filter(included)["user_id"].to_pylist()
+    order = FOLLOW_REASONS if kind == "follow" else UNFOLLOW_REASONS
+    found = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(reasons).to_pylist()}
+    counts = {r: found[r] for r in order if r in found}
+    return Plan(kind, account_id, at, tuple(targets), counts, table)
+
+
+def _now(now: Instant | None) -> datetime:
+    return as_utc(now) if now is not None else datetime.now(UTC)
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+    # A relation hands Arrow its rows without the extra copy a DB-API result makes.
+    relation = con.sql(sql, params=params)
+    if relation is None:
+        raise RuntimeError("a plan query returned no relation")
+    return relation.to_arrow_table()

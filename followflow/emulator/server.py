@@ -1,0 +1,213 @@
+"""`EmulatorServer`: the same `Emulator` on a loopback port, and `followflow emulator`.
+
+A stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive. Each request becomes an
+`httpx.Request` for `Emulator.respond`, so both ways in share one behaviour; the server
+only adds what a socket can do and a transport cannot: really dropping the connection
+(`reset` fault, sent as a TCP RST) and really holding a response (`slow` fault).
+Responses go out in one write with TCP_NODELAY: two small writes on a keep-alive
+connection would otherwise meet delayed ACKs and cost ~40 ms a request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import httpx
+
+from followflow.clock import OffsetClock
+from followflow.emulator.app import PUBLIC_BASE_URLS, Emulator
+
+_SKIP_HEADERS = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: Emulator
+    stopping: threading.Event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        return  # quiet: a benchmark makes thousands of requests
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() != "content-length"]
+        request = httpx.Request(
+            self.command, f"http://{host}{self.path}", headers=headers, content=body
+        )
+        outcome = self.server.emulator.respond(request)
+        if outcome.drop:
+            # SO_LINGER 0: closing sends RST, which clients see as "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if outcome.delay > 0 and self.server.stopping.wait(outcome.delay):
+            self.close_connection = True
+            return
+        response = outcome.response
+        content = response.read()
+        status = response.status_code
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"date: {formatdate(usegmt=True)}",
+            "server: followflow-emulator",
+        ]
+        lines += [
+            f"{k}: {v}" for k, v in response.headers.items() if k.lower() not in _SKIP_HEADERS
+        ]
+        lines.append(f"content-length: {len(content)}")
+        if self.close_connection:
+            lines.append("connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + content)
+        if outcome.after is not None:
+            outcome.after()
+
+
+class EmulatorServer:
+    """Serve an `Emulator` on 127.0.0.1 from a background thread (a context manager)."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.emulator = emulator
+        self._server = _Server((host, port), _Handler)
+        self._server.emulator = emulator
+        self._server.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        if self._thread is None:
+            self.emulator.set_prefetch(True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="emulator-server",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, release slow responses, close the socket."""
+        self._server.stopping.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+        self.emulator.set_prefetch(False)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def write_manifest(path: Path, manifest: dict[str, object]) -> None:
+    """Write the manifest atomically, readable by the owner only (it holds tokens)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def run_from_cli(
+    *,
+    port: int,
+    seed: int,
+    manifest: Path,
+    preset: str,
+    window_seconds: float,
+    day_seconds: float,
+    churn: float,
+    faults: str | None,
+    size: str,
+    public_base_url: str,
+    limits: bool,
+) -> None:
+    """`followflow emulator`: serve until SIGINT/SIGTERM. ValueError for bad options."""
+    bases = tuple(dict.fromkeys((public_base_url.rstrip("/"), *PUBLIC_BASE_URLS)))
+    emulator = Emulator.create(
+        seed=seed,
+        size=size,
+        preset=preset,
+        window_seconds=window_seconds,
+        day_seconds=day_seconds,
+        churn=churn,
+        faults=faults,
+        clock=OffsetClock(),
+        limits=limits,
+        public_base_urls=bases,
+    )
+    try:
+        server = EmulatorServer(emulator, port=port)
+    except OSError as error:
+        raise ValueError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # The process is ours: hand the GIL over sooner (default 5 ms) so a request is not
+    # kept waiting behind the background page renderer (prefetch.py).
+    sys.setswitchinterval(0.0005)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    with server:
+        write_manifest(manifest, emulator.manifest(server.base_url))
+        print(
+            f"followflow emulator: serving {server.base_url} (seed {seed}, size {size}, "
+            f"preset {preset}, limits {'on' if limits else 'off'}); manifest: {manifest}",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+        print("followflow emulator: stopped", file=sys.stderr, flush=True)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

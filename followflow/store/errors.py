@@ -1,0 +1,58 @@
+"""Exceptions raised by followflow.store.
+
+* StoreError
+  + DatabaseLocked       another process holds the file past the lock timeout
+  + DatabaseUnreadable   the file is not a DuckDB database, is damaged, or cannot be opened
+  + SnapshotNotFound     no snapshot with that id
+  + SnapshotStateError   the snapshot's status does not allow the operation
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StoreError(Exception):
+    """Base of every error the store raises; the message is one line saying what to do."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process kept the DuckDB file locked for longer than the lock timeout."""
+
+    def __init__(
+        self, path: Path, *, pid: int | None, program: str | None, waited_s: float
+    ) -> None:
+        self.path = path
+        self.pid = pid
+        self.program = program
+        self.waited_s = waited_s
+        holder = f"{program or 'unknown program'}, PID {pid if pid is not None else '?'}"
+        stop = f"stop it (kill {pid})" if pid is not None else "stop it"
+        super().__init__(
+            f"{path} is locked by another process ({holder}); gave up after {waited_s:.1f} s: "
+            f"wait for it to finish, {stop}, or raise FOLLOWFLOW_DB_LOCK_TIMEOUT_S"
+        )
+
+
+class DatabaseUnreadable(StoreError):
+    """The DuckDB file cannot be opened or read: not a database, damaged, or inaccessible."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"cannot read {path}: {detail}; move the file aside (followflow creates a new one) "
+            "or restore a backup"
+        )
+
+
+class SnapshotNotFound(StoreError):
+    """No snapshot has the given id."""
+
+    def __init__(self, snapshot_id: int) -> None:
+        self.snapshot_id = snapshot_id
+        super().__init__(f"no snapshot with id {snapshot_id}")
+
+
+class SnapshotStateError(StoreError):
+    """The snapshot's status (or checkpoint) does not allow the requested operation."""

@@ -1,0 +1,333 @@
+"""Snapshot lifecycle: start or resume, stage pages, complete, or leave partial.
+
+A snapshot reads one list (followers or following) of one account, page by page. Each
+page is one transaction: its ids appended to `snapshot_staging`, its profiles upserted into
+`users`, and the checkpoint (next token, pages, users seen) updated. So a crash loses at
+most the page in flight, and the next run resumes from the saved token. Only `complete()`
+touches the follow edges, in one transaction; a partial or failed snapshot changes nothing
+and records no events, so a failed run can never report mass unfollows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from followflow.store import edges
+from followflow.store.connection import DbPath, connect, first_row, transaction
+from followflow.store.errors import SnapshotNotFound, SnapshotStateError
+from followflow.store.records import (
+    Checkpoint,
+    Kind,
+    Mode,
+    Snapshot,
+    SnapshotDiff,
+    check_kind,
+    check_mode,
+    utc_now,
+)
+from followflow.store.users import upsert_users
+
+_COLUMNS = (
+    "snapshot_id, account_id, kind, mode, status, started_at, finished_at, pages, users_seen, "
+    "expected_count, next_token, gained, lost, error"
+)
+_ERROR_MAX_CHARS = 2000
+_STAGE_VIEW = "_ff_stage_ids"
+
+
+def load(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> Snapshot:
+    """The `snapshots` row of `snapshot_id`, or SnapshotNotFound."""
+    row = first_row(
+        con.execute(f"SELECT {_COLUMNS} FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
+    )
+    if row is None:
+        raise SnapshotNotFound(snapshot_id)
+    return Snapshot(*row)
+
+
+def _checkpoint(snap: Snapshot, *, resumed: bool = False) -> Checkpoint:
+    return Checkpoint(
+        snapshot_id=snap.snapshot_id,
+        account_id=snap.account_id,
+        kind=snap.kind,
+        mode=snap.mode,
+        next_token=snap.next_token,
+        pages_done=snap.pages,
+        users_seen=snap.users_seen,
+        expected_count=snap.expected_count,
+        started_at=snap.started_at,
+        resumed=resumed,
+    )
+
+
+def _abandon(con: duckdb.DuckDBPyConnection, snapshot_id: int, why: str, now: datetime) -> None:
+    con.execute(
+        """UPDATE snapshots SET status = 'failed', error = ?, finished_at = ?, next_token = NULL
+           WHERE snapshot_id = ?""",
+        [why, now, snapshot_id],
+    )
+    con.execute("DELETE FROM snapshot_staging WHERE snapshot_id = ?", [snapshot_id])
+
+
+def insert_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    account_id: int,
+    kind: Kind,
+    mode: Mode,
+    expected_count: int | None,
+    now: datetime,
+) -> Snapshot:
+    """Insert a new running snapshot row (inside the caller's transaction)."""
+    row = first_row(
+        con.execute(
+            """INSERT INTO snapshots (account_id, kind, mode, status, started_at, expected_count)
+           VALUES (?, ?, ?, 'running', ?, ?) RETURNING snapshot_id""",
+            [account_id, kind, mode, now, expected_count],
+        )
+    )
+    assert row is not None
+    return load(con, int(row[0]))
+
+
+def start_or_resume(
+    db: DbPath,
+    account_id: int,
+    kind: str,
+    mode: str = "full",
+    expected_count: int | None = None,
+    *,
+    resume: bool = True,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+) -> Checkpoint:
+    """Resume the open (running or partial) snapshot of (account, kind, mode), or start one.
+
+    Args:
+        expected_count: the list's size from the profile (`followers_count`), for progress.
+        resume: False abandons any open snapshot (marked failed) and starts afresh.
+        max_age: an open snapshot started longer ago than this is abandoned, not resumed:
+            its staged pages are too old to diff against.
+    """
+    kind_, mode_, now = check_kind(kind), check_mode(mode), utc_now(now)
+    with transaction(db) as con:
+        rows = con.execute(
+            f"""SELECT {_COLUMNS} FROM snapshots
+                WHERE account_id = ? AND kind = ? AND mode = ? AND status IN ('running', 'partial')
+                ORDER BY snapshot_id DESC""",
+            [account_id, kind_, mode_],
+        ).fetchall()
+        open_ = [Snapshot(*row) for row in rows]
+        keep = open_[0] if open_ and resume else None
+        if keep is not None and max_age is not None and now - keep.started_at > max_age:
+            keep = None
+        for snap in open_:
+            if snap is not keep:
+                _abandon(con, snap.snapshot_id, "abandoned: a newer snapshot superseded it", now)
+        if keep is None:
+            return _checkpoint(insert_snapshot(con, account_id, kind_, mode_, expected_count, now))
+        con.execute(
+            """UPDATE snapshots SET status = 'running', error = NULL, finished_at = NULL,
+                   expected_count = coalesce(?, expected_count)
+               WHERE snapshot_id = ?""",
+            [expected_count, keep.snapshot_id],
+        )
+        return _checkpoint(load(con, keep.snapshot_id), resumed=True)
+
+
+def checkpoint(db: DbPath, snapshot_id: int) -> Checkpoint:
+    """The saved checkpoint of a snapshot, whatever its status."""
+    with connect(db) as con:
+        return _checkpoint(load(con, snapshot_id))
+
+
+def get_snapshot(db: DbPath, snapshot_id: int) -> Snapshot:
+    """The `snapshots` row of `snapshot_id`."""
+    with connect(db) as con:
+        return load(con, snapshot_id)
+
+
+def _require_running(snap: Snapshot, operation: str) -> None:
+    if snap.status != "running":
+        raise SnapshotStateError(
+            f"cannot {operation} snapshot {snap.snapshot_id}: it is {snap.status}"
+            + ("; call start_or_resume() first" if snap.status == "partial" else "")
+        )
+
+
+def _ids_table(page_users: pa.Table | pa.Array | Sequence[int]) -> pa.Table:
+    if isinstance(page_users, pa.Table):
+        return page_users
+    return pa.table({"user_id": pa.array(page_users, type=pa.int64())})
+
+
+def stage_rows(
+    con: duckdb.DuckDBPyConnection,
+    snap: Snapshot,
+    page: pa.Table,
+    next_token: str | None,
+    page_no: int | None,
+    now: datetime,
+) -> Snapshot:
+    """Stage one page inside the caller's transaction; returns the updated row."""
+    number = snap.pages + 1 if page_no is None else page_no
+    if not 1 <= number <= snap.pages + 1:
+        raise SnapshotStateError(
+            f"page {number} of snapshot {snap.snapshot_id} does not follow page {snap.pages}"
+        )
+    removed = 0
+    if number <= snap.pages:
+        # A page staged before (a retry after the commit): replace it and everything after.
+        deleted = first_row(
+            con.execute(
+                "DELETE FROM snapshot_staging WHERE snapshot_id = ? AND page_no >= ?",
+                [snap.snapshot_id, number],
+            )
+        )
+        removed = int(deleted[0]) if deleted else 0
+    con.register(_STAGE_VIEW, page.select(["user_id"]))
+    try:
+        con.execute(
+            f"""INSERT INTO snapshot_staging
+                SELECT ?, ?, CAST(user_id AS BIGINT) FROM {_STAGE_VIEW}""",
+            [snap.snapshot_id, number],
+        )
+    finally:
+        con.unregister(_STAGE_VIEW)
+    if page.num_columns > 1:
+        upsert_users(con, page, now)
+    row = first_row(
+        con.execute(
+            f"""UPDATE snapshots SET next_token = ?, pages = ?, users_seen = users_seen - ? + ?
+                WHERE snapshot_id = ? RETURNING {_COLUMNS}""",
+            [next_token, number, removed, page.num_rows, snap.snapshot_id],
+        )
+    )
+    assert row is not None
+    return Snapshot(*row)
+
+
+def stage_page(
+    db: DbPath,
+    snapshot_id: int,
+    page_users: pa.Table | pa.Array | Sequence[int],
+    next_token: str | None,
+    *,
+    page_no: int | None = None,
+    now: datetime | None = None,
+) -> Checkpoint:
+    """Stage one fetched page and checkpoint the token after it, in one transaction.
+
+    Args:
+        page_users: the page as Arrow (`USERS_ARROW_SCHEMA`, any subset holding `user_id`;
+            profiles are upserted into `users`), or just its user ids.
+        next_token: the token for the page after this one; None after the last page.
+        page_no: 1-based number of this page. Default: the page after the checkpoint.
+            Passing the number the page was fetched as makes a retried call idempotent:
+            re-staging page n replaces it (and drops any page after it).
+    """
+    now = utc_now(now)
+    page = _ids_table(page_users)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        _require_running(snap, "stage a page of")
+        return _checkpoint(stage_rows(con, snap, page, next_token, page_no, now))
+
+
+def stage_pages(
+    db: DbPath,
+    snapshot_id: int,
+    pages: Sequence[tuple[pa.Table | pa.Array | Sequence[int], str | None]],
+    *,
+    now: datetime | None = None,
+) -> Checkpoint:
+    """Stage several fetched pages, each `(users, next_token)`, in one transaction.
+
+    Same effect as calling `stage_page` for each in order, for a caller that already holds
+    more than one page: the attach, commit and detach (about 6 ms) are paid once.
+    """
+    now = utc_now(now)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        _require_running(snap, "stage a page of")
+        for users, next_token in pages:
+            snap = stage_rows(con, snap, _ids_table(users), next_token, None, now)
+        return _checkpoint(snap)
+
+
+def restart(db: DbPath, snapshot_id: int) -> Checkpoint:
+    """Drop a snapshot's staged pages and token: for when X rejects the saved token."""
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        if snap.status == "complete":
+            raise SnapshotStateError(f"cannot restart snapshot {snapshot_id}: it is complete")
+        con.execute("DELETE FROM snapshot_staging WHERE snapshot_id = ?", [snapshot_id])
+        con.execute(
+            """UPDATE snapshots SET status = 'running', next_token = NULL, pages = 0,
+                   users_seen = 0, error = NULL, finished_at = NULL
+               WHERE snapshot_id = ?""",
+            [snapshot_id],
+        )
+        return _checkpoint(load(con, snapshot_id))
+
+
+def _short(error: str) -> str:
+    text = " ".join(error.split())
+    return text if len(text) <= _ERROR_MAX_CHARS else text[: _ERROR_MAX_CHARS - 1] + "…"
+
+
+def mark_partial(db: DbPath, snapshot_id: int, error: str, *, now: datetime | None = None) -> None:
+    """Mark a snapshot that could not finish `partial`; staged pages stay for a resume.
+
+    Edges and events are not touched.
+    """
+    now = utc_now(now)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        if snap.status == "complete":
+            raise SnapshotStateError(f"snapshot {snapshot_id} is complete; it cannot be partial")
+        con.execute(
+            "UPDATE snapshots SET status = 'partial', error = ?, finished_at = ? "
+            "WHERE snapshot_id = ?",
+            [_short(error), now, snapshot_id],
+        )
+
+
+def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | None = None) -> None:
+    """Mark a snapshot that must not be resumed `failed` (unknown or suspended account).
+
+    Its staged pages are dropped; edges and events are not touched.
+    """
+    now = utc_now(now)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        if snap.status == "complete":
+            raise SnapshotStateError(f"snapshot {snapshot_id} is complete; it cannot fail")
+        _abandon(con, snapshot_id, _short(error), now)
+
+
+def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> SnapshotDiff:
+    """Apply a finished snapshot to the edge history in one transaction and mark it complete.
+
+    Full mode: staged ids are diffed against the open edges; lost edges are closed, gained
+    ones opened, both recorded as events (none for the baseline). Head mode records gains
+    only. Calling it again on a complete snapshot returns the same diff and changes nothing.
+
+    Raises:
+        SnapshotStateError: the snapshot is not running, or a full snapshot still has a
+            next token (its last page was never staged).
+    """
+    now = utc_now(now)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        if snap.status == "complete":
+            return edges.recorded_diff(con, snap)
+        _require_running(snap, "complete")
+        if snap.mode == "full" and snap.next_token is not None:
+            raise SnapshotStateError(
+                f"snapshot {snapshot_id} has pages left (next token saved); fetch them first"
+            )
+        return edges.apply_staged(con, snap, now)

@@ -1,0 +1,91 @@
+"""The `users` table: the latest profile of every user seen, upserted in bulk from Arrow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+# Column -> DuckDB type, in table order; `state` and `updated_at` are set by the store.
+PROFILE_COLUMNS: dict[str, str] = {
+    "user_id": "BIGINT",
+    "username": "VARCHAR",
+    "name": "VARCHAR",
+    "created_at": "TIMESTAMPTZ",
+    "description": "VARCHAR",
+    "location": "VARCHAR",
+    "url": "VARCHAR",
+    "protected": "BOOLEAN",
+    "verified": "BOOLEAN",
+    "verified_type": "VARCHAR",
+    "profile_image_url": "VARCHAR",
+    "default_profile_image": "BOOLEAN",
+    "followers_count": "BIGINT",
+    "following_count": "BIGINT",
+    "tweet_count": "BIGINT",
+    "listed_count": "BIGINT",
+    "state": "VARCHAR",
+}
+
+USERS_ARROW_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("username", pa.string()),
+        ("name", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("description", pa.string()),
+        ("location", pa.string()),
+        ("url", pa.string()),
+        ("protected", pa.bool_()),
+        ("verified", pa.bool_()),
+        ("verified_type", pa.string()),
+        ("profile_image_url", pa.string()),
+        ("default_profile_image", pa.bool_()),
+        ("followers_count", pa.int64()),
+        ("following_count", pa.int64()),
+        ("tweet_count", pa.int64()),
+        ("listed_count", pa.int64()),
+    ]
+)
+"""What `stage_page` reads (the client's `Page.as_arrow()`); any subset holding `user_id`."""
+
+_VIEW = "_ff_page_users"
+
+
+def profile_columns(table: pa.Table) -> list[str]:
+    """The users columns present in `table`, in table order; requires `user_id`."""
+    present = set(table.column_names)
+    if "user_id" not in present:
+        raise ValueError(f"a page of users needs a user_id column (got {table.column_names})")
+    return [name for name in PROFILE_COLUMNS if name in present]
+
+
+def upsert_users(con: duckdb.DuckDBPyConnection, table: pa.Table, now: datetime) -> None:
+    """Insert or update the profiles in `table` with one statement (columns absent are kept).
+
+    Users without a `state` column are marked 'active': X listed them, so they exist.
+    """
+    if table.num_rows == 0:
+        return
+    columns = profile_columns(table)
+    selected = [f'CAST("{c}" AS {PROFILE_COLUMNS[c]}) AS "{c}"' for c in columns]
+    targets = list(columns)
+    if "state" not in columns:
+        selected.append("'active' AS state")
+        targets.append("state")
+    targets.append("updated_at")
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in targets if c != "user_id")
+    con.register(_VIEW, table)
+    try:
+        # DISTINCT ON: ON CONFLICT DO UPDATE refuses a key twice in one statement, and an
+        # X page can repeat a user when the list shifts under the paginator.
+        con.execute(
+            f"""INSERT INTO users ({", ".join(f'"{c}"' for c in targets)})
+                SELECT DISTINCT ON (user_id) *, ?::TIMESTAMPTZ
+                FROM (SELECT {", ".join(selected)} FROM {_VIEW})
+                ON CONFLICT (user_id) DO UPDATE SET {updates}""",
+            [now],
+        )
+    finally:
+        con.unregister(_VIEW)

@@ -1,0 +1,258 @@
+"""Typed results of X API calls: users, pages, follow/unfollow results, lookups, problems.
+
+Boundary models are frozen and ignore unknown fields, so API additions never break parsing.
+A `Page` keeps the decoded `data` list as X sent it and builds `User` models only when asked:
+a snapshot needs the Arrow table (`Page.as_arrow()`, ~1 ms for 1,000 users), not 1,000
+pydantic objects (~3 ms). IDs arrive as strings and leave as ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+
+Kind = Literal["followers", "following"]
+AccountState = Literal["active", "suspended", "deactivated", "unknown"]
+
+# The profile fields followflow asks for; valid names in both spec generations (REFERENCE §1.1).
+DEFAULT_USER_FIELDS: tuple[str, ...] = (
+    "created_at",
+    "description",
+    "location",
+    "url",
+    "protected",
+    "verified",
+    "verified_type",
+    "profile_image_url",
+    "public_metrics",
+)
+
+_TS = pa.timestamp("us", tz="UTC")
+
+# Column order and types of the `users` table (CONTRACTS.md, DuckDB schema).
+USERS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("username", pa.string()),
+        ("name", pa.string()),
+        ("created_at", _TS),
+        ("description", pa.string()),
+        ("location", pa.string()),
+        ("url", pa.string()),
+        ("protected", pa.bool_()),
+        ("verified", pa.bool_()),
+        ("verified_type", pa.string()),
+        ("profile_image_url", pa.string()),
+        ("default_profile_image", pa.bool_()),
+        ("followers_count", pa.int64()),
+        ("following_count", pa.int64()),
+        ("tweet_count", pa.int64()),
+        ("listed_count", pa.int64()),
+        ("state", pa.string()),
+        ("updated_at", _TS),
+    ]
+)
+
+_DEFAULT_IMAGE_MARK = "default_profile_images"
+
+
+class Problem(BaseModel):
+    """One RFC 7807 problem (or a v1.1 `{code, message}` error) as X sent it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    status: int | None = None
+    value: str | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
+    parameter: str | None = None
+    code: int | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Problem:
+        """Parse leniently: X sends `value` as a string or a number, `status` sometimes not."""
+        fields = {k: raw.get(k) for k in cls.model_fields if raw.get(k) is not None}
+        for key in ("value", "resource_id"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = str(fields[key])
+        for key in ("status", "code"):
+            if key in fields and not isinstance(fields[key], int):
+                fields.pop(key)
+        return cls.model_validate(fields)
+
+    @property
+    def account_state(self) -> AccountState:
+        """What a lookup error says about the account: suspended, gone, or unclear."""
+        text = f"{self.title or ''} {self.detail or ''}".lower()
+        if "suspended" in text:
+            return "suspended"
+        if (self.type or "").endswith("/resource-not-found") or "not found" in text:
+            return "deactivated"
+        return "unknown"
+
+
+class User(BaseModel):
+    """An X account with the profile fields followflow requests (DEFAULT_USER_FIELDS)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: int
+    username: str
+    name: str
+    created_at: datetime | None = None
+    description: str | None = None
+    location: str | None = None
+    url: str | None = None
+    protected: bool | None = None
+    verified: bool | None = None
+    verified_type: str | None = None
+    profile_image_url: str | None = None
+    followers_count: int | None = None
+    following_count: int | None = None
+    tweet_count: int | None = None
+    listed_count: int | None = None
+    # Only with user context and `connection_status` requested: e.g. "following",
+    # "follow_request_sent", "followed_by".
+    connection_status: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_metrics(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or not isinstance(raw.get("public_metrics"), dict):
+            return raw
+        metrics = raw["public_metrics"]
+        flat = dict(raw)
+        for key in ("followers_count", "following_count", "listed_count"):
+            flat.setdefault(key, metrics.get(key))
+        # v2.167 renamed tweet_count to post_count; accept either.
+        flat.setdefault("tweet_count", metrics.get("tweet_count", metrics.get("post_count")))
+        return flat
+
+    @property
+    def default_profile_image(self) -> bool | None:
+        if self.profile_image_url is None:
+            return None
+        return _DEFAULT_IMAGE_MARK in self.profile_image_url
+
+
+class Page(BaseModel):
+    """One page of a followers/following listing, with its cursor for checkpointing.
+
+    `pagination_token` is the token this page was requested with (None for the first page);
+    `next_token` is the one to resume from (None on the last page).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: Kind
+    account_id: int
+    pagination_token: str | None
+    next_token: str | None
+    result_count: int
+    fetched_at: datetime
+    raw_users: SkipValidation[list[dict[str, Any]]] = Field(repr=False)
+    errors: tuple[Problem, ...] = ()
+
+    @classmethod
+    def from_body(
+        cls,
+        body: dict[str, Any],
+        *,
+        kind: Kind,
+        account_id: int,
+        pagination_token: str | None,
+        fetched_at: datetime,
+    ) -> Page:
+        """Build without validating each user (cheap); `users` validates on first use."""
+        meta = body.get("meta") or {}
+        data = body.get("data") or []
+        return cls.model_construct(
+            kind=kind,
+            account_id=account_id,
+            pagination_token=pagination_token,
+            next_token=meta.get("next_token") or None,
+            result_count=int(meta.get("result_count", len(data))),
+            fetched_at=fetched_at,
+            raw_users=data,
+            errors=tuple(
+                Problem.from_dict(e) for e in body.get("errors") or () if isinstance(e, dict)
+            ),
+        )
+
+    @cached_property
+    def users(self) -> list[User]:
+        """The page's users as models (built once, on first access)."""
+        return [User.model_validate(u) for u in self.raw_users]
+
+    @cached_property
+    def user_ids(self) -> pa.Int64Array:
+        """The page's user ids, in X's order (newest first)."""
+        return pa.array([int(u["id"]) for u in self.raw_users], pa.int64())
+
+    def as_arrow(self) -> pa.Table:
+        """The page's users as a `users`-table-shaped Arrow table, for one bulk DuckDB append."""
+        return users_table(self.raw_users, self.fetched_at)
+
+
+def users_table(raw_users: Sequence[dict[str, Any]], updated_at: datetime) -> pa.Table:
+    """Arrow table (USERS_SCHEMA) built column by column from decoded X user objects."""
+    n = len(raw_users)
+    metrics = [u.get("public_metrics") or {} for u in raw_users]
+    images = [u.get("profile_image_url") for u in raw_users]
+    created = pa.array([u.get("created_at") for u in raw_users], pa.string())
+    columns = [
+        pa.array([int(u["id"]) for u in raw_users], pa.int64()),
+        pa.array([u.get("username") for u in raw_users], pa.string()),
+        pa.array([u.get("name") for u in raw_users], pa.string()),
+        created.cast(_TS),
+        pa.array([u.get("description") for u in raw_users], pa.string()),
+        pa.array([u.get("location") for u in raw_users], pa.string()),
+        pa.array([u.get("url") for u in raw_users], pa.string()),
+        pa.array([u.get("protected") for u in raw_users], pa.bool_()),
+        pa.array([u.get("verified") for u in raw_users], pa.bool_()),
+        pa.array([u.get("verified_type") for u in raw_users], pa.string()),
+        pa.array(images, pa.string()),
+        pa.array([None if i is None else _DEFAULT_IMAGE_MARK in i for i in images], pa.bool_()),
+        pa.array([m.get("followers_count") for m in metrics], pa.int64()),
+        pa.array([m.get("following_count") for m in metrics], pa.int64()),
+        pa.array([m.get("tweet_count", m.get("post_count")) for m in metrics], pa.int64()),
+        pa.array([m.get("listed_count") for m in metrics], pa.int64()),
+        pa.repeat(pa.scalar("active", pa.string()), n),
+        pa.repeat(pa.scalar(updated_at.astimezone(UTC), _TS), n),
+    ]
+    return pa.Table.from_arrays(columns, schema=USERS_SCHEMA)
+
+
+class FollowResult(BaseModel):
+    """What X said to a follow: `pending_follow` when the target is protected."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    following: bool
+    pending_follow: bool = False
+
+
+class UnfollowResult(BaseModel):
+    """What X said to an unfollow (`following` is False on success)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    following: bool
+
+
+class LookupResult(BaseModel):
+    """Users found, and one Problem per id/username X could not return (suspended, gone)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    users: list[User]
+    missing: list[Problem]

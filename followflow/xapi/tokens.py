@@ -1,0 +1,181 @@
+"""Where OAuth 2.0 tokens live between runs: a 0600 JSON file, or a Prefect Secret block.
+
+The store holds one token set per account (keyed by user id) and remembers the account
+logged in last as the default. Writes are atomic (temp file, fsync, rename), so a crash
+mid-write leaves the previous tokens, never a torn file: after a refresh the rotated
+refresh token is on disk before the new access token is used (see auth.OAuth2UserAuth).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import orjson
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from followflow.settings import Settings
+
+
+class OAuth2Tokens(BaseModel):
+    """One account's OAuth 2.0 tokens; secrets stay SecretStr everywhere but the store."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    expires_at: float  # epoch seconds
+    scope: str = ""
+    user_id: int
+    username: str | None = None
+
+    def to_storage(self) -> dict[str, Any]:
+        """The plain dict written to the store (the only place secrets are unwrapped)."""
+        return {
+            "access_token": self.access_token.get_secret_value(),
+            "refresh_token": (
+                self.refresh_token.get_secret_value() if self.refresh_token else None
+            ),
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+            "user_id": self.user_id,
+            "username": self.username,
+        }
+
+
+class TokenStore(Protocol):
+    """Loads and saves OAuth 2.0 tokens; `save` must be durable when it returns."""
+
+    def load(self, user_id: int | None = None) -> OAuth2Tokens | None: ...
+
+    def save(self, tokens: OAuth2Tokens) -> None: ...
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold while refreshing, so two processes never spend one refresh token twice."""
+        ...
+
+
+def _pick(document: dict[str, Any], user_id: int | None) -> OAuth2Tokens | None:
+    accounts = document.get("accounts") or {}
+    key = str(user_id) if user_id is not None else document.get("default")
+    if key is None and len(accounts) == 1:
+        key = next(iter(accounts))
+    raw = accounts.get(key) if key is not None else None
+    return OAuth2Tokens.model_validate(raw) if raw else None
+
+
+def _with(document: dict[str, Any], tokens: OAuth2Tokens) -> dict[str, Any]:
+    accounts = dict(document.get("accounts") or {})
+    accounts[str(tokens.user_id)] = tokens.to_storage()
+    return {"default": str(tokens.user_id), "accounts": accounts}
+
+
+class FileTokenStore:
+    """A JSON file created with mode 0600 in a 0700 directory, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """An exclusive lock across threads and processes (flock on a sibling .lock file)."""
+        with self._lock:
+            if self._depth:  # re-entered by this thread: the flock is already ours
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock_path = self.path.with_name(self.path.name + ".lock")
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._depth = 1
+                yield
+            finally:
+                self._depth = 0
+                os.close(fd)  # closing releases the flock
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        document = orjson.loads(data)
+        return document if isinstance(document, dict) else {}
+
+    def load(self, user_id: int | None = None) -> OAuth2Tokens | None:
+        """The tokens of `user_id` (default: the account logged in last), or None."""
+        return _pick(self._read(), user_id)
+
+    def save(self, tokens: OAuth2Tokens) -> None:
+        """Write atomically and durably: temp file (0600) + fsync + rename + dir fsync."""
+        with self.locked():
+            document = _with(self._read(), tokens)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+class SecretBlockTokenStore:
+    """Tokens kept as JSON in a Prefect Secret block (for workers without a shared disk)."""
+
+    def __init__(self, block_name: str) -> None:
+        self.block_name = block_name
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Only within this process: Prefect blocks have no lock, so share a process per token."""
+        with self._lock:
+            yield
+
+    def _read(self) -> dict[str, Any]:
+        from prefect.blocks.system import Secret  # the core must not import Prefect eagerly
+
+        try:
+            block = Secret.load(self.block_name, _sync=True)  # type: ignore[call-arg]
+        except ValueError:  # Prefect raises ValueError for a missing block
+            return {}
+        value = cast(Secret[Any], block).get()
+        document = orjson.loads(value) if isinstance(value, str | bytes) else value
+        return document if isinstance(document, dict) else {}
+
+    def load(self, user_id: int | None = None) -> OAuth2Tokens | None:
+        """The tokens of `user_id` (default: the account logged in last), or None."""
+        return _pick(self._read(), user_id)
+
+    def save(self, tokens: OAuth2Tokens) -> None:
+        """Overwrite the block with the updated document."""
+        from prefect.blocks.system import Secret
+
+        document = _with(self._read(), tokens)
+        Secret(value=orjson.dumps(document).decode()).save(self.block_name, overwrite=True)
+
+
+def token_store_from_settings(settings: Settings) -> TokenStore:
+    """The Secret block named in settings if any, else the 0600 file."""
+    if settings.token_store_block:
+        return SecretBlockTokenStore(settings.token_store_block)
+    return FileTokenStore(settings.token_store_path)

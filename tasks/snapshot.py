@@ -1,0 +1,361 @@
+"""Reading one list of one account into the store, page by page, within the rate limits.
+
+`snapshot_list` is the unit the snapshot flow runs concurrently per account and list. It
+holds the bucket's global concurrency slot while it reads a run of pages, checkpoints every
+page in one short DuckDB transaction, and gives the slot up while it sleeps for a window
+reset. Only a complete listing is applied to the edge history; anything that cannot finish
+is left `partial` with its checkpoint, and the next run resumes from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import pyarrow as pa
+from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from followflow import progress
+from followflow.settings import Settings, get_settings
+from followflow.store import events as store_events
+from followflow.store import head as store_head
+from followflow.store import snapshots as store_snapshots
+from followflow.store.errors import StoreError
+from followflow.store.records import Checkpoint, SnapshotDiff
+from followflow.xapi.errors import (
+    InvalidPaginationToken,
+    RateLimited,
+    UserNotFound,
+    UserSuspended,
+    XAPIError,
+)
+from followflow.xapi.models import Page
+from tasks.clients import client_for
+from tasks.limits import hold, x_limit_name
+from tasks.reads import fetch_followers_page, fetch_following_page, lookup_users
+
+Kind = Literal["followers", "following"]
+Status = Literal["complete", "partial", "failed", "skipped"]
+
+# Progress artifacts cost an API round trip; a few updates a second is plenty for a human.
+PROGRESS_EVERY_S = 1.0
+LOOKUP_BATCH = 100
+# Consecutive known followers that mark the end of the new ones in head mode.
+KNOWN_RUN = 20
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account resolved from a username or id, with its list sizes from the profile."""
+
+    id: int
+    username: str
+    followers_count: int
+    following_count: int
+
+    def expected(self, kind: Kind) -> int:
+        return self.followers_count if kind == "followers" else self.following_count
+
+
+@dataclass
+class ListOutcome:
+    """How reading one list ended."""
+
+    account: str
+    account_id: int
+    kind: Kind
+    mode: str
+    status: Status
+    snapshot_id: int | None = None
+    pages: int = 0
+    users_read: int = 0
+    requests: int = 0
+    gained_ids: list[int] = field(default_factory=list)
+    lost_ids: list[int] = field(default_factory=list)
+    lost_reasons: dict[int, str] = field(default_factory=dict)
+    baseline: bool = False
+    error: str | None = None
+
+
+class ReadCapReached(Exception):
+    """The run's read cap would be exceeded by the next page."""
+
+
+class ReadBudget:
+    """Users a run may still read (FOLLOWFLOW_MAX_READS_PER_RUN), shared by its listings."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.read = 0
+
+    def allows(self, users: int) -> bool:
+        return self.cap is None or self.read + users <= self.cap
+
+    def spend(self, users: int) -> None:
+        self.read += users
+
+
+def _artifact_key(account: Account, kind: Kind) -> str:
+    return f"snapshot-{kind}-{account.id}"
+
+
+class _ProgressReporter:
+    """Progress to the terminal (in-process listeners) and to a Prefect progress artifact."""
+
+    def __init__(self, account: Account, kind: Kind, page_size: int, clock: Callable[[], float]):
+        self.account, self.kind, self.clock = account, kind, clock
+        self.users_expected = account.expected(kind)
+        self.pages_expected = max(1, math.ceil(self.users_expected / page_size))
+        self.artifact_id = create_progress_artifact(
+            progress=0.0,
+            key=_artifact_key(account, kind),
+            description=f"{kind} of @{account.username}: pages read of pages expected",
+        )
+        self.last_update = 0.0
+
+    def update(self, pages: int, users: int, *, finished: bool = False) -> None:
+        expected = max(self.pages_expected, pages)
+        progress.report(
+            progress.Progress(
+                account=self.account.username,
+                kind=self.kind,
+                pages_done=pages,
+                pages_expected=expected if not finished else pages,
+                users_seen=users,
+                users_expected=max(self.users_expected, users),
+                finished=finished,
+            )
+        )
+        now = self.clock()
+        if finished or now - self.last_update >= PROGRESS_EVERY_S:
+            self.last_update = now
+            done = 100.0 if finished else min(99.0, 100.0 * pages / expected)
+            update_progress_artifact(self.artifact_id, done)  # type: ignore[arg-type]
+
+
+def _failure(error: Exception) -> tuple[Status, str]:
+    """`failed` when the account itself is gone (nothing to resume), else `partial`."""
+    if isinstance(error, UserNotFound | UserSuspended):
+        return "failed", str(error)
+    return "partial", f"{type(error).__name__}: {error}"
+
+
+def _fetch(kind: Kind, account: Account, page_no: int, token: str | None, size: int) -> Page:
+    fetch = fetch_followers_page if kind == "followers" else fetch_following_page
+    return fetch(account.username, account.id, page_no, token, size)
+
+
+def _wait_for_reset(
+    error: RateLimited,
+    settings: Settings,
+    limit_name: str,
+    logger: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+) -> None:
+    """Sleep until the window resets, with the bucket's slot released; bounded by settings."""
+    reset_at = error.reset_at if error.reset_at is not None else time.time() + 60
+    wait = max(0.0, reset_at - time.time()) + settings.rate_limit_margin_s
+    if wait > settings.max_rate_limit_wait_s:
+        raise error
+    logger.info(
+        "%s: window spent; waiting %.1f s for the reset at %s",
+        limit_name,
+        wait,
+        datetime.fromtimestamp(reset_at, UTC).strftime("%H:%M:%S"),
+    )
+    time.sleep(wait)
+
+
+def _classify_lost(lost_ids: list[int]) -> dict[int, str]:
+    """Why each lost user is gone: still there (unfollowed), suspended, or deactivated."""
+    reasons: dict[int, str] = {}
+    for start in range(0, len(lost_ids), LOOKUP_BATCH):
+        batch = lost_ids[start : start + LOOKUP_BATCH]
+        result = lookup_users(batch, len(batch))
+        for user in result.users:
+            reasons[user.id] = "unfollowed"
+        for problem in result.missing:
+            if problem.resource_id is None:
+                continue
+            state = problem.account_state
+            reasons[int(problem.resource_id)] = (
+                "suspended" if state == "suspended" else "deactivated"
+            )
+    return reasons
+
+
+@task(
+    name="snapshot-list", task_run_name="snapshot-{kind}-{account.username}", cache_policy=NO_CACHE
+)
+def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -> ListOutcome:
+    """Read one list of one account into the store; complete, or leave it partial to resume."""
+    logger = get_run_logger()
+    settings = get_settings()
+    db = settings.db_path
+    outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
+    principal = client_for(settings, for_writes=False, user_id=account.id).principal
+    limit_name = x_limit_name(kind, principal)
+    reporter = _ProgressReporter(account, kind, settings.page_size, time.monotonic)
+    if mode == "head":
+        # A head run stages nothing: it is applied whole at the end, or not at all.
+        try:
+            _read_head(account, kind, settings, budget, outcome, limit_name, reporter, logger)
+        except (XAPIError, ReadCapReached, StoreError) as error:
+            outcome.status, outcome.error = _failure(error)
+        reporter.update(outcome.pages, outcome.users_read, finished=True)
+        return outcome
+    checkpoint = store_snapshots.start_or_resume(db, account.id, kind, mode, account.expected(kind))
+    outcome.snapshot_id = checkpoint.snapshot_id
+    if checkpoint.resumed:
+        logger.info(
+            "@%s %s: resuming snapshot %d after page %d",
+            account.username,
+            kind,
+            checkpoint.snapshot_id,
+            checkpoint.pages_done,
+        )
+    try:
+        _read_full(
+            account, kind, checkpoint, settings, budget, outcome, limit_name, reporter, logger
+        )
+    except (XAPIError, ReadCapReached, StoreError) as error:
+        outcome.status, outcome.error = _failure(error)
+        if outcome.status == "failed":
+            store_snapshots.mark_failed(db, checkpoint.snapshot_id, outcome.error)
+        else:
+            store_snapshots.mark_partial(db, checkpoint.snapshot_id, outcome.error)
+    reporter.update(outcome.pages, outcome.users_read, finished=True)
+    return outcome
+
+
+def _read_full(
+    account: Account,
+    kind: Kind,
+    checkpoint: Checkpoint,
+    settings: Settings,
+    budget: ReadBudget,
+    outcome: ListOutcome,
+    limit_name: str,
+    reporter: _ProgressReporter,
+    logger: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+) -> None:
+    db, size = settings.db_path, settings.page_size
+    token, pages = checkpoint.next_token, checkpoint.pages_done
+    users = checkpoint.users_seen
+    finished = pages > 0 and token is None
+    while not finished:
+        rate_limited: RateLimited | None = None
+        with hold(limit_name):
+            while not finished:
+                if not budget.allows(size):
+                    raise ReadCapReached(
+                        f"the run's read cap of {budget.cap} users would be exceeded; "
+                        "raise FOLLOWFLOW_MAX_READS_PER_RUN or --max-reads to read on"
+                    )
+                try:
+                    page = _fetch(kind, account, pages + 1, token, size)
+                except RateLimited as error:
+                    rate_limited = error
+                    break
+                except InvalidPaginationToken:
+                    logger.warning(
+                        "@%s %s: X rejected the saved token; restarting", account.username, kind
+                    )
+                    store_snapshots.restart(db, checkpoint.snapshot_id)
+                    token, pages, users = None, 0, 0
+                    continue
+                outcome.requests += 1
+                budget.spend(page.result_count)
+                store_snapshots.stage_page(
+                    db, checkpoint.snapshot_id, page.as_arrow(), page.next_token, page_no=pages + 1
+                )
+                pages, users, token = pages + 1, users + page.result_count, page.next_token
+                outcome.pages, outcome.users_read = pages, users
+                reporter.update(pages, users)
+                finished = token is None
+        if rate_limited is not None:
+            _wait_for_reset(rate_limited, settings, limit_name, logger)
+    diff = store_snapshots.complete(db, checkpoint.snapshot_id)
+    _record_diff(diff, outcome, kind)
+
+
+def _record_diff(diff: SnapshotDiff, outcome: ListOutcome, kind: Kind) -> None:
+    outcome.status = "complete"
+    outcome.baseline = diff.baseline
+    outcome.gained_ids, outcome.lost_ids = diff.gained_ids, diff.lost_ids
+    if diff.lost_ids and kind == "followers":
+        outcome.lost_reasons = _classify_lost(diff.lost_ids)
+        store_events.record_lost_reasons(
+            get_settings().db_path, diff.snapshot_id, outcome.lost_reasons
+        )
+
+
+def old_followers_start(ids: list[int], known: set[int]) -> int:
+    """Where the already-known part of a newest-first page begins (len(ids) if it doesn't).
+
+    A known id alone does not end the new part: someone who unfollowed and followed again
+    between two runs is known yet sits at the top. The old part begins where a run of
+    KNOWN_RUN known ids begins (a run cut by the page's end is confirmed on the next page).
+    """
+    run = 0
+    for position, user_id in enumerate(ids):
+        run = run + 1 if user_id in known else 0
+        if run == KNOWN_RUN:
+            return position - KNOWN_RUN + 1
+    return len(ids)
+
+
+def _read_head(
+    account: Account,
+    kind: Kind,
+    settings: Settings,
+    budget: ReadBudget,
+    outcome: ListOutcome,
+    limit_name: str,
+    reporter: _ProgressReporter,
+    logger: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+) -> None:
+    """Read from the newest until a known user appears; record only the new ones."""
+    db, size = settings.db_path, settings.page_size
+    token: str | None = None
+    new_pages: list[pa.Table] = []
+    done = False
+    while not done:
+        rate_limited: RateLimited | None = None
+        with hold(limit_name):
+            while not done:
+                if not budget.allows(size):
+                    raise ReadCapReached(
+                        f"the run's read cap of {budget.cap} users would be exceeded"
+                    )
+                try:
+                    page = _fetch(kind, account, outcome.pages + 1, token, size)
+                except RateLimited as error:
+                    rate_limited = error
+                    break
+                outcome.requests += 1
+                outcome.pages += 1
+                budget.spend(page.result_count)
+                ids = page.user_ids.to_pylist()
+                known = store_head.known_followers(db, account.id, ids, kind)
+                stop_at = old_followers_start(ids, known)
+                fresh = [i for i, user_id in enumerate(ids[:stop_at]) if user_id not in known]
+                table = page.as_arrow().take(pa.array(fresh, pa.int64()))
+                new_pages.append(table)
+                outcome.users_read += table.num_rows
+                reporter.update(outcome.pages, outcome.users_read)
+                token = page.next_token
+                done = stop_at < len(ids) or token is None
+        if rate_limited is not None:
+            _wait_for_reset(rate_limited, settings, limit_name, logger)
+    new_users = pa.concat_tables(new_pages) if new_pages else []
+    diff = store_head.apply_head(db, account.id, new_users, kind)
+    outcome.snapshot_id = diff.snapshot_id
+    _record_diff(diff, outcome, kind)

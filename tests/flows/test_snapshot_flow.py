@@ -1,0 +1,93 @@
+"""The snapshot-followers flow against the emulator over loopback, with real Prefect runs."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from flows.params import SnapshotParams
+from flows.snapshot_followers import SnapshotFailed, snapshot_followers
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def followers_in_db(db_path, account_id: int) -> set[int]:  # type: ignore[no-untyped-def]
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT follower_id FROM current_followers WHERE account_id = ?", [account_id]
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def following_in_db(db_path, account_id: int) -> set[int]:  # type: ignore[no-untyped-def]
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT followed_id FROM current_following WHERE account_id = ?", [account_id]
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_snapshots_equal_the_emulator_truth_for_paging_edge_cases(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    names = ["ff_zero", "ff_one", "ff_999", "ff_1000", "ff_1001"]
+    outcomes = snapshot_followers(SnapshotParams(accounts=names, lists="both"))
+    assert {o.status for o in outcomes} == {"complete"}
+    for name in names:
+        account_id = live.account_id(name)
+        truth = set(live.emulator.truth_followers(account_id))
+        assert followers_in_db(live.db_path, account_id) == truth
+        assert following_in_db(live.db_path, account_id) == set(
+            live.emulator.truth_following(account_id)
+        )
+
+
+def test_churn_between_snapshots_becomes_exact_events(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    account_id = live.account_id("ff_alice")
+    snapshot_followers(SnapshotParams(accounts=["ff_alice"], lists="followers"))
+    gained, lost = live.emulator.churn_now(account_id, gained=25, lost=10)
+    snapshot_followers(SnapshotParams(accounts=["@ff_alice"], lists="followers"))
+    with duckdb.connect(str(live.db_path), read_only=True) as con:
+        events = con.execute(
+            "SELECT user_id, event, reason FROM follower_events WHERE account_id = ?",
+            [account_id],
+        ).fetchall()
+    assert {u for u, e, _ in events if e == "gained"} == set(gained)
+    assert {u for u, e, _ in events if e == "lost"} == set(lost)
+    assert all(reason == "unfollowed" for _, e, reason in events if e == "lost")
+    assert followers_in_db(live.db_path, account_id) == set(
+        live.emulator.truth_followers(account_id)
+    )
+
+
+def test_unknown_account_fails_alone_and_the_others_carry_on(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    with pytest.raises(SnapshotFailed, match="nobody_here"):
+        snapshot_followers(SnapshotParams(accounts=["nobody_here", "ff_bob"], lists="followers"))
+    account_id = live.account_id("ff_bob")
+    assert followers_in_db(live.db_path, account_id) == set(
+        live.emulator.truth_followers(account_id)
+    )
+
+
+def test_head_mode_records_only_new_followers(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    account_id = live.account_id("ff_demo")
+    snapshot_followers(SnapshotParams(accounts=["ff_demo"], lists="followers"))
+    before = set(live.emulator.truth_followers(account_id))
+    live.emulator.churn_now(account_id, gained=1500, lost=40)
+    new_followers = set(live.emulator.truth_followers(account_id)) - before
+    (outcome,) = snapshot_followers(
+        SnapshotParams(accounts=["ff_demo"], lists="followers", mode="head")
+    )
+    assert set(outcome.gained_ids) == new_followers
+    assert outcome.lost_ids == []
+    # 1,500 new followers need two pages of 1,000; the second meets known followers.
+    assert outcome.requests == 2
+
+
+def test_bad_parameters_are_rejected_before_any_call() -> None:
+    with pytest.raises(ValueError, match="not a username or user id"):
+        SnapshotParams(accounts=["not a name!"])
+    with pytest.raises(ValueError):
+        SnapshotParams(accounts=[])

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from followflow.store.connection import connect
+from followflow.store.migrations import (
+    MIGRATIONS,
+    SCHEMA_MIGRATIONS_DDL,
+    applied_migrations,
+    apply_migrations,
+)
+
+CONTRACT_COLUMNS = {
+    "current_followers": ["account_id", "follower_id"],
+    "current_following": ["account_id", "followed_id"],
+    "follower_events": ["account_id", "user_id", "event", "at", "reason", "snapshot_id"],
+    "following_since": ["account_id", "followed_id", "since"],
+    "snapshots": [
+        "snapshot_id", "account_id", "kind", "mode", "status", "started_at", "finished_at",
+        "pages", "users_seen", "expected_count", "next_token", "gained", "lost", "error",
+    ],
+    "actions": [
+        "action_id", "idempotency_key", "run_id", "app_id", "account_id", "target_id", "action",
+        "status", "outcome", "reason", "reserved_at", "completed_at",
+    ],
+    "budget_state": ["app_id", "account_id", "action", "reset_at", "source", "updated_at"],
+    "users": [
+        "user_id", "username", "name", "created_at", "description", "location", "url",
+        "protected", "verified", "verified_type", "profile_image_url", "default_profile_image",
+        "followers_count", "following_count", "tweet_count", "listed_count", "state",
+        "updated_at",
+    ],
+}  # fmt: skip
+
+
+def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "m.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        first = apply_migrations(con)
+        second = apply_migrations(con)
+        recorded = applied_migrations(con)
+    finally:
+        con.close()
+    assert first == [name for name, _ in MIGRATIONS]
+    assert second == []
+    assert recorded == first
+
+
+def test_connect_migrates_a_new_file_with_the_public_names(tmp_path: Path) -> None:
+    with connect(tmp_path / "new.duckdb") as con:
+        for relation, columns in CONTRACT_COLUMNS.items():
+            rows = con.execute(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_name = ? AND table_catalog = current_database()
+                   ORDER BY ordinal_position""",
+                [relation],
+            ).fetchall()
+            assert [r[0] for r in rows] == columns, relation
+
+
+def test_an_older_database_gets_only_the_missing_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        first_two = MIGRATIONS[:2]
+        con.execute(SCHEMA_MIGRATIONS_DDL)
+        for name, fn in first_two:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+        applied = apply_migrations(con)
+    finally:
+        con.close()
+    assert applied == [name for name, _ in MIGRATIONS[2:]]

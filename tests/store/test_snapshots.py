@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from followflow.store import events, history, snapshots
+from followflow.store.connection import connect
+from followflow.store.errors import SnapshotNotFound, SnapshotStateError
+from tests.store.helpers import at, full_snapshot, profiles
+
+ACCOUNT = 42
+
+
+def open_followers(db: Path, account_id: int = ACCOUNT) -> set[int]:
+    with connect(db) as con:
+        rows = con.execute(
+            "SELECT follower_id FROM current_followers WHERE account_id = ?", [account_id]
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def edge_rows(db: Path) -> list[tuple[object, ...]]:
+    with connect(db) as con:
+        return con.execute(
+            """SELECT user_id, first_seen, last_seen, ended FROM follow_edges
+               ORDER BY user_id, first_seen"""
+        ).fetchall()
+
+
+def event_rows(db: Path) -> list[tuple[object, ...]]:
+    with connect(db) as con:
+        return con.execute(
+            'SELECT user_id, event, "at", reason FROM follower_events ORDER BY "at", user_id'
+        ).fetchall()
+
+
+def test_first_snapshot_is_a_baseline_without_events(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    diff = full_snapshot(db, ACCOUNT, [5, 4, 3, 2, 1], start=0)
+    assert diff.baseline and diff.count == 5 and diff.gained_ids == diff.lost_ids == []
+    assert open_followers(db) == {1, 2, 3, 4, 5}
+    assert event_rows(db) == []
+    snap = snapshots.get_snapshot(db, diff.snapshot_id)
+    assert (snap.status, snap.pages, snap.users_seen, snap.next_token) == ("complete", 2, 5, None)
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM snapshot_staging").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM users WHERE state = 'active'").fetchall() == [(5,)]
+
+
+def test_second_snapshot_records_gains_and_losses(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [5, 4, 3, 2, 1], start=0)
+    diff = full_snapshot(db, ACCOUNT, [7, 6, 5, 3, 1], start=100)
+    assert not diff.baseline
+    assert (diff.gained_ids, diff.lost_ids, diff.count) == ([6, 7], [2, 4], 5)
+    assert open_followers(db) == {1, 3, 5, 6, 7}
+    assert event_rows(db) == [
+        (2, "lost", at(103), None),
+        (4, "lost", at(103), None),
+        (6, "gained", at(103), None),
+        (7, "gained", at(103), None),
+    ]
+    snap = snapshots.get_snapshot(db, diff.snapshot_id)
+    assert (snap.gained, snap.lost) == (2, 2)
+    # Completing again changes nothing and answers the same diff.
+    again = snapshots.complete(db, diff.snapshot_id, now=at(500))
+    assert again == diff
+    assert len(event_rows(db)) == 4
+
+
+def test_unfollow_and_refollow_make_two_intervals(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2], start=0)
+    full_snapshot(db, ACCOUNT, [2], start=100)
+    full_snapshot(db, ACCOUNT, [1, 2], start=200)
+    full_snapshot(db, ACCOUNT, [1, 2], start=300)
+    rows = [r for r in edge_rows(db) if r[0] == 1]
+    assert rows == [(1, at(2), at(2), at(102)), (1, at(202), at(302), None)]
+    # User 2 was seen by every snapshot: one interval, its last_seen bumped each time.
+    assert [r for r in edge_rows(db) if r[0] == 2] == [(2, at(2), at(302), None)]
+    assert [(u, e) for u, e, _, _ in event_rows(db)] == [(1, "lost"), (1, "gained")]
+    points = history.counts_over_time(db, ACCOUNT)
+    assert [p.count for p in points] == [2, 1, 2, 2]
+
+
+def test_partial_snapshot_changes_no_edges_and_records_no_events(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2, 3, 4], start=0)
+    before = edge_rows(db)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([9]), "token-1", now=at(101))
+    snapshots.mark_partial(db, cp.snapshot_id, "503 past the retries", now=at(102))
+    assert edge_rows(db) == before
+    assert event_rows(db) == []
+    snap = snapshots.get_snapshot(db, cp.snapshot_id)
+    assert (snap.status, snap.error, snap.next_token, snap.pages) == (
+        "partial",
+        "503 past the retries",
+        "token-1",
+        1,
+    )
+    with pytest.raises(SnapshotStateError, match="start_or_resume"):
+        snapshots.stage_page(db, cp.snapshot_id, [8], None)
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2, 3], start=0)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", 4, now=at(100))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([4, 3]), "token-1", now=at(101))
+    snapshots.mark_partial(db, cp.snapshot_id, "killed", now=at(102))
+
+    resumed = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", 5, now=at(200))
+    assert resumed.resumed and resumed.snapshot_id == cp.snapshot_id
+    assert (resumed.next_token, resumed.pages_done, resumed.users_seen) == ("token-1", 1, 2)
+    assert resumed.expected_count == 5
+    snapshots.stage_page(db, cp.snapshot_id, profiles([2]), None, now=at(201))
+    diff = snapshots.complete(db, cp.snapshot_id, now=at(202))
+    assert (diff.gained_ids, diff.lost_ids) == ([4], [1])
+
+
+def test_start_without_resume_abandons_the_open_snapshot(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    old = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.stage_page(db, old.snapshot_id, [1, 2], "token-1", now=at(1))
+    new = snapshots.start_or_resume(db, ACCOUNT, "followers", resume=False, now=at(2))
+    assert new.snapshot_id != old.snapshot_id and not new.resumed and new.pages_done == 0
+    assert snapshots.get_snapshot(db, old.snapshot_id).status == "failed"
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM snapshot_staging").fetchall() == [(0,)]
+
+
+def test_restart_drops_staged_pages_and_token(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2, 3], start=0)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
+    snapshots.stage_page(db, cp.snapshot_id, [99, 98], "stale-token", now=at(101))
+    fresh = snapshots.restart(db, cp.snapshot_id)
+    assert (fresh.next_token, fresh.pages_done, fresh.users_seen) == (None, 0, 0)
+    snapshots.stage_page(db, cp.snapshot_id, [3, 2, 1], None, now=at(102))
+    diff = snapshots.complete(db, cp.snapshot_id, now=at(103))
+    assert diff.gained_ids == diff.lost_ids == []
+
+
+def test_restaging_a_page_after_a_crash_duplicates_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2, 3, 4, 5, 6], start=0)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([7, 6]), "token-1", page_no=1)
+    snapshots.stage_page(db, cp.snapshot_id, profiles([5, 4]), "token-2", page_no=2)
+    # The task committed page 2 but crashed before reporting it; the retry stages it again.
+    again = snapshots.stage_page(db, cp.snapshot_id, profiles([5, 4]), "token-2", page_no=2)
+    assert (again.pages_done, again.users_seen, again.next_token) == (2, 4, "token-2")
+    snapshots.stage_page(db, cp.snapshot_id, profiles([3, 2, 1]), None, page_no=3)
+    with connect(db) as con:
+        staged = con.execute(
+            "SELECT user_id, count(*) FROM snapshot_staging GROUP BY ALL HAVING count(*) > 1"
+        ).fetchall()
+        users = con.execute("SELECT count(*), count(DISTINCT user_id) FROM users").fetchall()
+    assert staged == []
+    assert users == [(7, 7)]
+    diff = snapshots.complete(db, cp.snapshot_id, now=at(200))
+    assert (diff.gained_ids, diff.lost_ids, diff.count) == ([7], [], 7)
+    with pytest.raises(SnapshotStateError, match="does not follow"):
+        cp2 = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(300))
+        snapshots.stage_page(db, cp2.snapshot_id, [1], None, page_no=3)
+
+
+def test_a_page_that_repeats_users_counts_them_once(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([1, 2, 2]), "t", now=at(1))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([2, 3]), None, now=at(2))
+    diff = snapshots.complete(db, cp.snapshot_id, now=at(3))
+    assert diff.count == 3
+    assert snapshots.get_snapshot(db, cp.snapshot_id).users_seen == 3
+
+
+def test_complete_refuses_a_full_snapshot_with_pages_left(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.stage_page(db, cp.snapshot_id, [1], "more", now=at(1))
+    with pytest.raises(SnapshotStateError, match="pages left"):
+        snapshots.complete(db, cp.snapshot_id)
+    with pytest.raises(SnapshotNotFound):
+        snapshots.complete(db, 999)
+
+
+def test_failed_snapshot_is_not_resumed(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.stage_page(db, cp.snapshot_id, [1], "more", now=at(1))
+    snapshots.mark_failed(db, cp.snapshot_id, "account suspended", now=at(2))
+    nxt = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(3))
+    assert nxt.snapshot_id != cp.snapshot_id and not nxt.resumed
+    assert open_followers(db) == set()
+
+
+def test_followers_and_following_are_kept_apart(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2], start=0, kind="followers")
+    full_snapshot(db, ACCOUNT, [2, 3], start=10, kind="following")
+    with connect(db) as con:
+        following = con.execute(
+            "SELECT followed_id, since FROM following_since ORDER BY followed_id"
+        ).fetchall()
+    assert open_followers(db) == {1, 2}
+    assert following == [(2, at(12)), (3, at(12))]
+
+
+def test_profiles_are_upserted_and_absent_columns_kept(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2], start=0)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(10))
+    snapshots.stage_page(
+        db, cp.snapshot_id, profiles([1], name="Renamed").drop(["protected"]), None
+    )
+    with connect(db) as con:
+        row = con.execute("SELECT name, protected FROM users WHERE user_id = 1").fetchall()
+    assert row == [("Renamed", False)]
+
+
+def test_lost_reasons_are_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    full_snapshot(db, ACCOUNT, [1, 2, 3, 4], start=0)
+    diff = full_snapshot(db, ACCOUNT, [4], start=100)
+    assert events.lost_without_reason(db, diff.snapshot_id) == [1, 2, 3]
+    updated = events.record_lost_reasons(
+        db, diff.snapshot_id, {1: "unfollowed", 2: "suspended", 3: "deactivated", 4: "suspended"}
+    )
+    assert updated == 3
+    assert events.lost_without_reason(db, diff.snapshot_id) == []
+    lost = history.events(db, ACCOUNT, snapshot_id=diff.snapshot_id)
+    assert sorted((e.user_id, e.reason) for e in lost) == [
+        (1, "unfollowed"),
+        (2, "suspended"),
+        (3, "deactivated"),
+    ]
+    with connect(db) as con:
+        states = con.execute("SELECT user_id, state FROM users ORDER BY user_id").fetchall()
+    assert states == [(1, "active"), (2, "suspended"), (3, "deactivated"), (4, "suspended")]
+    with pytest.raises(ValueError, match="lost reasons"):
+        events.record_lost_reasons(db, diff.snapshot_id, {1: "vanished"})
+
+
+def test_stage_pages_is_stage_page_in_one_go(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    after = snapshots.stage_pages(
+        db, cp.snapshot_id, [(profiles([5, 4]), "t1"), ([3, 2], "t2"), ([1], None)], now=at(1)
+    )
+    assert (after.pages_done, after.users_seen, after.next_token) == (3, 5, None)
+    assert snapshots.complete(db, cp.snapshot_id, now=at(2)).count == 5
