@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from followflow.settings import Settings
+from datetime import UTC, datetime
+
+from followflow.settings import Settings, get_settings
+from followflow.store.connection import transaction
+from followflow.store.users import upsert_users
+from followflow.xapi.models import User, users_table
 from tasks.clients import client_for
 from tasks.reads import lookup_usernames, lookup_users
 from tasks.snapshot import Account
@@ -16,23 +21,44 @@ def resolve_accounts(refs: list[str]) -> tuple[list[Account], dict[str, str]]:
     """Profiles of the accounts named by username or id, and a reason for each one missing."""
     ids = [int(ref) for ref in refs if ref.isdigit()]
     names = [ref for ref in refs if not ref.isdigit()]
-    found: list[Account] = []
+    found_users: list[User] = []
     problems: dict[str, str] = {}
     if ids:
         by_id = lookup_users(ids, len(ids))
-        found += [
-            _account(u.id, u.username, u.followers_count, u.following_count) for u in by_id.users
-        ]
+        found_users += by_id.users
         problems |= _problems(by_id.missing)
     if names:
         by_name = lookup_usernames(names, len(names))
-        found += [
-            _account(u.id, u.username, u.followers_count, u.following_count) for u in by_name.users
-        ]
+        found_users += by_name.users
         problems |= _problems(by_name.missing)
+    found = [_account(u.id, u.username, u.followers_count, u.following_count) for u in found_users]
+    remember_profiles(found_users)
     by_key = {str(a.id): a for a in found} | {a.username.lower(): a for a in found}
     accounts = [by_key[ref.lower()] for ref in refs if ref.lower() in by_key]
     return list(dict.fromkeys(accounts)), problems
+
+
+def remember_profiles(users: list[User]) -> None:
+    """Keep the accounts' own profiles in `users`, so reports find them by username."""
+    if not users:
+        return
+    table = users_table([_as_x_json(u) for u in users], _now())
+    with transaction(get_settings().db_path) as con:
+        upsert_users(con, table, _now())
+
+
+def _as_x_json(user: User) -> dict[str, object]:
+    """The user as X sends it (metrics nested), the shape `users_table` reads."""
+    flat = user.model_dump(mode="json", exclude={"connection_status"})
+    metrics = {
+        key: flat.pop(key)
+        for key in ("followers_count", "following_count", "tweet_count", "listed_count")
+    }
+    return flat | {"id": str(user.id), "public_metrics": metrics}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _account(user_id: int, username: str, followers: int | None, following: int | None) -> Account:

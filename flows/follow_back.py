@@ -148,7 +148,7 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
             account=account.username,
             account_id=account.id,
             targets=targets,
-            run_id=_run_id(),
+            run_id=run_id(),
             pacer=pacer_from(settings, spread_over_day=params.spread_over_day),
             logger=logger,
         )
@@ -163,7 +163,7 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
         return result
 
 
-def _run_id() -> str:
+def run_id() -> str:
     context = get_run_context()
     flow_run = getattr(context, "flow_run", None)
     return str(flow_run.id) if flow_run is not None else uuid4().hex

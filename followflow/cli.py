@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
+from followflow.cli_support import describe, flow_session, progress_bars
 from followflow.settings import Settings, SettingsError, load_settings
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
 app = typer.Typer(
     name="followflow",
@@ -117,44 +121,192 @@ def emulator(
         fail(str(error), code=2)
 
 
-def not_yet(command: str) -> NoReturn:
-    fail(f"`followflow {command}` is not available in this version yet; see the README.")
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="DuckDB file to write.")] = Path("followflow.duckdb"),
+    report_path: Annotated[
+        Path, typer.Option("--report", help="Where to write the HTML report.")
+    ] = Path("followflow-report.html"),
+) -> None:
+    """Run the main job on the built-in emulator: snapshot, churn, snapshot, follow-back.
+
+    Starts the X API emulator on a free loopback port, snapshots the demo accounts into
+    ./followflow.duckdb, lets followers come and go, snapshots again, runs a follow-back
+    campaign within the budgets, then prints what changed and where to look. No X account
+    or credentials needed; a second run reuses the database.
+    """
+    from followflow.demo import demo_world, where_next
+
+    with demo_world(db) as base_url, flow_session():
+        from flows.demo import demo as demo_flow
+
+        typer.echo(f"X API emulator on {base_url}; writing {db}")
+        with progress_bars():
+            summary = demo_flow(report_path.resolve())
+        typer.echo("")
+        typer.echo(summary.table())
+        typer.echo("")
+        typer.echo(where_next(db, report_path))
 
 
 @app.command()
-def demo() -> None:
-    """Run the main job on the built-in emulator: snapshot, churn, snapshot, follow-back."""
-    not_yet("demo")
+def snapshot(
+    accounts: Annotated[
+        list[str], typer.Argument(help="Usernames (with or without @) or numeric user ids.")
+    ],
+    lists: Annotated[str, typer.Option(help="Which lists: followers, following or both.")] = "both",
+    mode: Annotated[
+        str,
+        typer.Option(help="full: whole lists, gains and losses. head: only new followers, cheap."),
+    ] = "full",
+    max_reads: Annotated[
+        int | None, typer.Option(help="Stop before reading more users than this.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Snapshot followers and/or following of ACCOUNT... into the DuckDB file.
 
+    Resumes an interrupted snapshot from its last page. Exits 1 if any account or list
+    could not be read (the others are still saved).
+    """
+    from flows.params import SnapshotParams
 
-@app.command()
-def snapshot() -> None:
-    """Snapshot followers and/or following of ACCOUNT... into the DuckDB file."""
-    not_yet("snapshot")
+    params = parse(SnapshotParams, accounts=accounts, lists=lists, mode=mode, max_reads=max_reads)
+    with flow_session(verbose):
+        from flows.snapshot_followers import snapshot_followers
+
+        with progress_bars():
+            outcomes = snapshot_followers(params)
+        for o in outcomes:
+            change = "baseline" if o.baseline else f"+{len(o.gained_ids)} -{len(o.lost_ids)}"
+            typer.echo(f"@{o.account} {o.kind}: {o.users_read:,} read, {change}")
 
 
 @app.command("follow-back")
-def follow_back() -> None:
-    """Plan (dry run, the default) or run (--live) a follow-back campaign for ACCOUNT."""
-    not_yet("follow-back")
+def follow_back(
+    account: Annotated[str, typer.Argument(help="Username or id of the account that follows.")],
+    live: Annotated[
+        bool, typer.Option("--live/--dry-run", help="Really follow (default: plan only).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Approve the plan without asking.")] = False,
+    max_follows: Annotated[int, typer.Option(min=0, max=400, help="Most follows this run.")] = 50,
+    min_followers: Annotated[
+        int | None, typer.Option(help="Skip candidates with fewer followers.")
+    ] = None,
+    include_protected: Annotated[
+        bool, typer.Option("--include-protected", help="Also request protected accounts.")
+    ] = False,
+    refresh: Annotated[str, typer.Option(help="Snapshot first: head, full or none.")] = "head",
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Plan (dry run, the default) or run (--live) a follow-back campaign for ACCOUNT.
+
+    A live run shows the plan and asks before following (or --yes). Follows stay within
+    the daily budgets (400 per account, 1,000 per app by default) and are paced.
+    """
+    from flows.params import FollowBackParams
+
+    filters = {"min_followers": min_followers, "exclude_protected": not include_protected}
+    params = parse(
+        FollowBackParams,
+        account=account,
+        max_follows=max_follows,
+        refresh=refresh,
+        filters={k: v for k, v in filters.items() if v is not None},
+    )
+    with flow_session(verbose):
+        from flows.follow_back import follow_back as follow_back_flow
+
+        plan = follow_back_flow(params)
+        typer.echo(plan.stopped)
+        if not live:
+            typer.echo("Dry run: nothing was followed. Run again with --live to follow.")
+            return
+        if not yes and not typer.confirm(f"Follow up to {max_follows} accounts now?"):
+            raise typer.Exit(1)
+        approved = params.model_copy(update={"live": True, "approved": True, "refresh": "none"})
+        result = follow_back_flow(approved)
+        followed = result.count("following", "pending_follow")
+        typer.echo(f"followed {followed}, failed {result.count('failed')}: {result.stopped}")
 
 
 @app.command("unfollow-cleanup")
-def unfollow_cleanup() -> None:
-    """Unfollow accounts that never followed back (opt-in, with grace period and approval)."""
-    not_yet("unfollow-cleanup")
+def unfollow_cleanup(
+    account: Annotated[str, typer.Argument(help="Username or id of the account.")],
+    live: Annotated[
+        bool, typer.Option("--live/--dry-run", help="Really unfollow (default: plan only).")
+    ] = False,
+    grace_days: Annotated[
+        int | None, typer.Option(help="Only accounts followed at least this many days ago.")
+    ] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option(help="Never unfollow this username or id (repeatable).")
+    ] = None,
+    max_unfollows: Annotated[int, typer.Option(min=0, max=500, help="Most this run.")] = 50,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Unfollow accounts that never followed back (opt-in, with grace period and approval).
+
+    Off unless FOLLOWFLOW_UNFOLLOW_CLEANUP_ENABLED=true. A live run pauses before each
+    batch until it is approved in the Prefect UI (the command prints where).
+    """
+    from flows.params import UnfollowCleanupParams
+
+    params = parse(
+        UnfollowCleanupParams,
+        account=account,
+        live=live,
+        grace_days=grace_days,
+        allowlist=allow or [],
+        max_unfollows=max_unfollows,
+    )
+    with flow_session(verbose) as api_url:
+        from flows.unfollow_cleanup import unfollow_cleanup as cleanup_flow
+
+        if live:
+            typer.echo(f"Approve each batch in the Prefect UI: {api_url.removesuffix('/api')}")
+        result = cleanup_flow(params)
+        typer.echo(f"unfollowed {result.count('unfollowed')}: {result.stopped}")
 
 
 @app.command()
-def report() -> None:
+def report(
+    account: Annotated[str, typer.Argument(help="Username or id of a snapshotted account.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the page.")] = None,
+) -> None:
     """Write a self-contained HTML report for ACCOUNT: counts over time, events, actions."""
-    not_yet("report")
+    from followflow.report import write_account_report
+
+    settings = settings_or_exit()
+    target = out or Path(f"followflow-report-{account.lstrip('@')}.html")
+    try:
+        path = write_account_report(settings, account, target)
+    except Exception as error:  # noqa: BLE001 - one clear line, whatever failed
+        message, code = describe(error)
+        fail(message, code)
+    typer.echo(f"wrote {path} (open it in a browser; it needs no network)")
 
 
 @app.command()
 def serve() -> None:
-    """Serve the deployments (snapshots every 6 h, daily follow-back) in one process."""
-    not_yet("serve")
+    """Serve the deployments (snapshots every 6 h, daily follow-back) in one process.
+
+    Needs a Prefect server (`prefect server start`, then PREFECT_API_URL) so the runs,
+    schedules and UI outlive this process. Stop with Ctrl-C; schedules are not paused.
+    """
+    from deployments.serve import main as serve_main
+
+    settings_or_exit()
+    serve_main()
+
+
+def parse(model: type[ParamsT], **values: object) -> ParamsT:
+    """Validate flow parameters before anything starts; bad values exit 2 with one line."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        message, code = describe(error)
+        fail(message, code)
 
 
 @auth_app.command("login")

@@ -79,6 +79,32 @@ class Settings(BaseSettings):
         "every account's actions under it.",
     )
 
+    read_with_user_tokens: bool = Field(
+        default=False,
+        description="Read each account's lists with its own user token (its own rate-limit "
+        "bucket, so accounts read in parallel) instead of the app's Bearer token.",
+    )
+
+    # --- scheduled deployments --------------------------------------------------------
+    accounts: list[str] = Field(
+        default_factory=list,
+        description="Accounts the scheduled deployments snapshot (usernames or ids, "
+        'as JSON: ["me", "12345"]).',
+    )
+    snapshot_interval_hours: float = Field(
+        default=6.0, gt=0, le=24 * 7, description="How often the snapshot deployment runs."
+    )
+    follow_back_cron: str = Field(
+        default="0 9 * * *", description="When the daily follow-back deployment runs (cron, UTC)."
+    )
+    scheduled_follow_back_live: bool = Field(
+        default=False,
+        description="Scheduled follow-back runs really follow (pre-approved). Off: dry runs.",
+    )
+    scheduled_max_follows: int = Field(
+        default=50, ge=0, le=400, description="Most follows one scheduled follow-back run sends."
+    )
+
     # --- storage -------------------------------------------------------------------------
     db_path: Path = Field(
         default=Path("followflow.duckdb"), description="The DuckDB file followflow writes."

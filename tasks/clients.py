@@ -18,7 +18,8 @@ _guard = threading.Lock()
 
 def client_for(settings: Settings, *, for_writes: bool, user_id: int | None = None) -> XClient:
     """The process-wide client for the credentials Settings give this account and purpose."""
-    auth: XAuth = auth_from_settings(settings, for_writes, user_id=user_id)
+    user_context = for_writes or (settings.read_with_user_tokens and user_id is not None)
+    auth: XAuth = auth_from_settings(settings, user_context, user_id=user_id)
     key = (settings.x_base_url, auth.principal)
     with _guard:
         client = _clients.get(key)

@@ -7,6 +7,8 @@ Apart from the X surface: no auth, no rate limits, no faults. Ids are JSON integ
     GET  /_emulator/truth/followers/{id}        {"user_id", "count", "ids": [newest first]}
     GET  /_emulator/truth/following/{id}
     GET  /_emulator/actions[?since=N]           {"actions": [{at, principal, action, ...}]}
+    GET  /_emulator/requests[?since=N]          {"total", "requests": [{seq, at, method,
+                                                 group, status, client}]} (traffic.py)
     POST /_emulator/faults      {"spec": str | null}
     POST /_emulator/clock/advance {"seconds": s}  {"now"}
     POST /_emulator/churn       {"user_id", "gained", "lost"} -> {"gained": [...], "lost": [...]}
@@ -87,6 +89,10 @@ def _dispatch(emu: Emulator, request: httpx.Request) -> httpx.Response:
             since = int(request.url.params.get("since", "0") or 0)
             log = emu.action_log[since:]
             return json_response(200, {"actions": [dataclasses.asdict(r) for r in log]})
+        if path == "/_emulator/requests":
+            total, records = emu.traffic.since(int(request.url.params.get("since", "0") or 0))
+            rows = [dataclasses.asdict(r) for r in records]
+            return json_response(200, {"total": total, "requests": rows})
         m = _TRUTH.fullmatch(path)
         if m is not None:
             user_id = int(m["id"])

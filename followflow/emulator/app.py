@@ -43,6 +43,7 @@ from followflow.emulator.prefetch import Prefetcher
 from followflow.emulator.profiles import Profiles
 from followflow.emulator.serialize import dumps, json_response, with_headers
 from followflow.emulator.state import ActionRecord, State
+from followflow.emulator.traffic import Traffic
 from followflow.emulator.world import World
 
 PUBLIC_BASE_URLS = ("https://api.twitter.com", "https://api.x.com")
@@ -168,6 +169,7 @@ class Emulator:
         self.faults: FaultPlan | None = None
         self.set_faults(faults)
         self._transaction = itertools.count(1)
+        self.traffic = Traffic()
 
     @classmethod
     def create(
@@ -327,6 +329,16 @@ class Emulator:
         path = request.url.path
         if path.startswith("/_emulator/") or path == "/_emulator":
             return Outcome(admin.handle(self, request))
+        arrived = self.clock()
+        outcome = self._respond(request, path)
+        route, _ = self._route(request.method, path)
+        status = 0 if outcome.drop else outcome.response.status_code
+        client = request.headers.get("user-agent", "")
+        group = route.group if route else None
+        self.traffic.record(arrived, request.method, group, status, client)
+        return outcome
+
+    def _respond(self, request: httpx.Request, path: str) -> Outcome:
         with self.lock:
             now = self.clock()
             oauth = handle_oauth(request, self.registry, now)

@@ -17,11 +17,20 @@ from followflow.report import data
 from followflow.report.data import resolve_account
 from followflow.report.html import render
 from followflow.report.summary import render_markdown
+from followflow.settings import Settings
 
 DEFAULT_BUDGETS = (400, 1000, 500)
 """X's caps: follows per account, follows per app, unfollows per app, per rolling 24 h."""
 
-__all__ = ["DEFAULT_BUDGETS", "build_report", "resolve_account", "summary_markdown", "write_report"]
+__all__ = [
+    "DEFAULT_BUDGETS",
+    "UnknownAccount",
+    "build_report",
+    "resolve_account",
+    "summary_markdown",
+    "write_account_report",
+    "write_report",
+]
 
 
 def build_report(
@@ -66,3 +75,28 @@ def write_report(html: str, path: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class UnknownAccount(Exception):
+    """The report was asked for an account the database has never snapshotted."""
+
+
+def write_account_report(settings: Settings, account: str, path: Path) -> Path:
+    """Build and write the report of `account` (username or id) from the settings' database."""
+    from datetime import UTC
+
+    from followflow.store.connection import connect
+
+    budgets = (
+        settings.follow_budget_per_user,
+        settings.follow_budget_per_app,
+        settings.unfollow_budget_per_app,
+    )
+    with connect(settings.db_path, read_only=True) as con:
+        account_id = resolve_account(con, account)
+        if account_id is None:
+            raise UnknownAccount(
+                f"{account}: not in {settings.db_path}; run `followflow snapshot {account}` first"
+            )
+        html = build_report(con, account_id, now=datetime.now(UTC), budgets=budgets)
+    return write_report(html, path)
