@@ -337,3 +337,7 @@ def auth_status() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -16,8 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
+from prefect.concurrency._asyncio import _discard_cleanup_lease
+from prefect.concurrency._leases import maintain_concurrency_lease
+from prefect.concurrency._sync import (
+    acquire_concurrency_slots_with_lease,
+    release_concurrency_slots_with_lease,
+)
 from prefect.exceptions import ObjectAlreadyExists
+
+from tasks import leases
 
 # How long a crashed holder keeps a slot before the server's lease expires.
 SLOT_LEASE_SECONDS = 120.0
@@ -45,12 +52,22 @@ def ensure_limits(*names: str) -> None:
 
 @contextmanager
 def hold(name: str, *, timeout_s: float | None = None) -> Iterator[None]:
-    """Hold the single slot of limit `name`; a missing limit is an error, never a free pass."""
-    with concurrency(
-        name,
-        occupy=1,
-        timeout_seconds=timeout_s,
-        lease_duration=SLOT_LEASE_SECONDS,
-        strict=True,
-    ):
-        yield
+    """Hold the single slot of limit `name`; a missing limit is an error, never a free pass.
+
+    Prefect's `concurrency()` with the lease noted in the journal (leases.py), so a run
+    after a crash gets the dead process's slot back at once instead of after the lease.
+    """
+    leases.release_orphans()
+    granted = acquire_concurrency_slots_with_lease(
+        [name], 1, timeout_seconds=timeout_s, lease_duration=SLOT_LEASE_SECONDS, strict=True
+    )
+    note = leases.record(granted.lease_id, name)
+    try:
+        with maintain_concurrency_lease(
+            granted.lease_id, SLOT_LEASE_SECONDS, raise_on_lease_renewal_failure=True
+        ):
+            yield
+    finally:
+        release_concurrency_slots_with_lease(granted.lease_id)
+        _discard_cleanup_lease(granted.lease_id)
+        leases.forget(note)

@@ -8,7 +8,8 @@ Apart from the X surface: no auth, no rate limits, no faults. Ids are JSON integ
     GET  /_emulator/truth/following/{id}
     GET  /_emulator/actions[?since=N]           {"actions": [{at, principal, action, ...}]}
     GET  /_emulator/requests[?since=N]          {"total", "requests": [{seq, at, method,
-                                                 group, status, client}]} (traffic.py)
+                                                 group, status, client, path, token}]}
+                                                 (traffic.py; token: pagination_token)
     POST /_emulator/faults      {"spec": str | null}
     POST /_emulator/clock/advance {"seconds": s}  {"now"}
     POST /_emulator/churn       {"user_id", "gained", "lost"} -> {"gained": [...], "lost": [...]}

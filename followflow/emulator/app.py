@@ -335,7 +335,8 @@ class Emulator:
         status = 0 if outcome.drop else outcome.response.status_code
         client = request.headers.get("user-agent", "")
         group = route.group if route else None
-        self.traffic.record(arrived, request.method, group, status, client)
+        token = request.url.params.get("pagination_token")
+        self.traffic.record(arrived, request.method, group, status, client, path, token)
         return outcome
 
     def _respond(self, request: httpx.Request, path: str) -> Outcome:

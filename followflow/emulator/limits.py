@@ -1,8 +1,10 @@
 """Rate limits: fixed 15-minute windows per endpoint group and principal, and 24-hour caps.
 
-A window opens with the first request after the previous one closed and lasts
-`window_seconds`; `x-rate-limit-reset` is its end in epoch seconds of the emulator clock,
-rounded up (a client that sleeps until the reset never arrives early). App-only requests
+A window opens at the whole second of the first request after the previous one closed and
+lasts `window_seconds`; `x-rate-limit-reset` is its end in epoch seconds of the emulator
+clock, rounded up (a client that sleeps until the reset never arrives early). Opening on a
+whole second keeps that reset exact for whole-second windows, as X's integer resets are, so
+a client that waits for it loses no time to rounding. App-only requests
 count against the app's limit, user-context requests against that user's (REFERENCE §3.2).
 
 The 24-hour caps (REFERENCE §3.3: follows 400 per user and 1,000 per app, unfollows 500 per
@@ -74,6 +76,11 @@ class _Span:
         self.start, self.count = start, 0
 
 
+def _opening(now: float) -> float:
+    """When a window or day opened by a request at `now` starts: its whole second."""
+    return float(math.floor(now))
+
+
 class RateLimiter:
     """Counts requests per (group, principal) window and actions per 24-hour day."""
 
@@ -119,7 +126,7 @@ class RateLimiter:
         if span is None or now >= span.start + self.window_seconds:
             if not consume:
                 return Quota(limit, limit, math.ceil(now + self.window_seconds), True)
-            span = _Span(now)
+            span = _Span(_opening(now))
             self._windows[key] = span
         reset = math.ceil(span.start + self.window_seconds)
         if span.count >= limit:
@@ -160,7 +167,7 @@ class RateLimiter:
                 key = (action, kind, bucket)
                 span = self._days.get(key)
                 if span is None or now >= span.start + self.day_seconds:
-                    span = _Span(now)
+                    span = _Span(_opening(now))
                     self._days[key] = span
                 span.count += 1
         return self.day_quotas(action, user_bucket, app_bucket, now)

@@ -4,6 +4,8 @@ Clients hide their 429s (tweepy and twarc sleep and retry inside), so the only p
 sees every request and every 429 of every client is the server. Each record carries the
 emulator-clock time, the endpoint group, the status and the User-Agent (never a
 credential), which is enough to rebuild the rate-limit windows and tell clients apart.
+The path and the `pagination_token` a request asked for let a test count how often one
+page was fetched (a crashed snapshot must re-fetch at most the page it had in flight).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class RequestRecord:
     group: str | None
     status: int
     client: str
+    path: str = ""
+    token: str | None = None  # the `pagination_token` query parameter, if any
 
 
 class Traffic:
@@ -36,9 +40,19 @@ class Traffic:
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self.total = 0
 
-    def record(self, at: float, method: str, group: str | None, status: int, client: str) -> None:
+    def record(
+        self,
+        at: float,
+        method: str,
+        group: str | None,
+        status: int,
+        client: str,
+        path: str = "",
+        token: str | None = None,
+    ) -> None:
         with self._lock:
-            self._records.append(RequestRecord(self.total, at, method, group, status, client))
+            record = RequestRecord(self.total, at, method, group, status, client, path, token)
+            self._records.append(record)
             self.total += 1
 
     def since(self, seq: int = 0) -> tuple[int, list[RequestRecord]]:
