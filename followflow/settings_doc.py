@@ -33,5 +33,19 @@ def configuration_table() -> str:
     return "\n".join(rows)
 
 
+START = "<!-- configuration-table:"
+END = "<!-- /configuration-table -->"
+
+
+def with_table(readme: str) -> str:
+    """`readme` with the text between the configuration-table markers regenerated."""
+    head, _, rest = readme.partition(START)
+    marker_line, _, rest = rest.partition("\n")
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}{marker_line}\n{configuration_table()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(configuration_table())
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    readme.write_text(with_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"updated the configuration table in {readme}")
