@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -17,7 +18,9 @@ from prefect.futures import PrefectFuture
 
 from flows.accounts import resolve_accounts
 from flows.params import SnapshotParams
+from followflow.report import summary_markdown
 from followflow.settings import Settings, get_settings
+from followflow.store.connection import connect
 from tasks.clients import client_for
 from tasks.limits import ensure_limits, x_limit_name
 from tasks.snapshot import Account, Kind, ListOutcome, ReadBudget, snapshot_list
@@ -85,6 +88,25 @@ def _events_table(outcomes: list[ListOutcome]) -> list[dict[str, object]]:
     return rows[:1000]
 
 
+def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
+    """The report's markdown summary of each account read, as an artifact per account."""
+    budgets = (
+        settings.follow_budget_per_user,
+        settings.follow_budget_per_app,
+        settings.unfollow_budget_per_app,
+    )
+    account_ids = {o.account_id for o in outcomes if o.status == "complete"}
+    with connect(settings.db_path, read_only=True) as con:
+        summaries = {
+            account_id: summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
+            for account_id in sorted(account_ids)
+        }
+    for account_id, markdown in summaries.items():
+        create_markdown_artifact(
+            markdown, key=f"account-{account_id}", description="Followers, changes, budgets"
+        )
+
+
 @flow(name="snapshot-followers", log_prints=True)
 def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
     """Snapshot the followers and/or following of accounts into the DuckDB file."""
@@ -122,6 +144,7 @@ def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
     create_markdown_artifact(
         _summary_markdown(outcomes, problems), key="snapshot-summary", description="Snapshot run"
     )
+    _account_summaries(outcomes, settings)
     events = _events_table(outcomes)
     if events:
         create_table_artifact(events, key="follower-events", description="Gained and lost")

@@ -44,9 +44,7 @@ def child_environment(
     api_url: str, home: Path, emulator: Emulator, base_url: str, data: Path
 ) -> dict[str, str]:
     """This environment without any PREFECT_/FOLLOWFLOW_ setting, then ours."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FOLLOWFLOW_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FOLLOWFLOW_"))}
     writer = emulator.account("ff_demo")
     settings = {
         "X_BASE_URL": base_url,

@@ -1,0 +1,229 @@
+"""Issue 6, done when: `followflow serve` against a real Prefect server and the emulator;
+every deployment triggered with `prefect deployment run`, its runs checked through the
+Prefect API; a live campaign paused for approval, resumed (or rejected) through the API.
+
+The command lines here are the README's ("Triggering runs"), run as they are written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import Deployment, StateType
+from prefect.exceptions import ObjectNotFound
+
+from tests.e2e.conftest import Stack
+from tests.e2e.harness import (
+    Child,
+    artifacts,
+    child,
+    data,
+    poll,
+    run,
+    run_logs,
+    trigger,
+    wait_for_run,
+)
+
+SERVE = "uv run followflow serve"
+SNAPSHOT = "uv run prefect deployment run snapshot-followers/snapshot-followers"
+SNAPSHOT_TWO = (
+    SNAPSHOT + ' --param params=\'{"accounts": ["ff_demo", "ff_alice"], "lists": "followers"}\''
+)
+SNAPSHOT_BAD = SNAPSHOT + ' --param params=\'{"accounts": ["bad name!"]}\''
+FOLLOW_BACK = "uv run prefect deployment run follow-back/follow-back"
+FOLLOW_BACK_LIVE = (
+    FOLLOW_BACK + ' --param params=\'{"account": "ff_demo", "live": true, "max_follows": 3, '
+    '"spread_over_day": false}\''
+)
+FOLLOW_BACK_BAD = FOLLOW_BACK + ' --param params=\'{"account": "bad name!"}\''
+CLEANUP = "uv run prefect deployment run unfollow-cleanup/unfollow-cleanup"
+PAUSED = "uv run prefect flow-run ls --flow-name follow-back --state-type PAUSED --output json"
+RESUME = (
+    'uv run python -c "from prefect.flow_runs import resume_flow_run; '
+    "resume_flow_run('{id}', run_input={{'approve': True, 'max_actions': 2}})\""
+)
+NAMES = ("snapshot-followers", "follow-back", "unfollow-cleanup")
+
+
+class Served:
+    def __init__(self, stack: Stack, serve: Child, client: SyncPrefectClient) -> None:
+        self.stack, self.serve, self.client = stack, serve, client
+
+    def wait(self, run_id: UUID, states: set[StateType] | None = None, timeout: float = 90):  # type: ignore[no-untyped-def]
+        def logs() -> str:
+            return (
+                f"--- run logs\n{run_logs(self.client, run_id)}\n--- serve\n{self.serve.output()}"
+            )
+
+        if states is None:
+            return wait_for_run(self.client, run_id, timeout=timeout, logs=logs)
+        return wait_for_run(self.client, run_id, states, timeout=timeout, logs=logs)
+
+    def completed(self, line: str) -> UUID:
+        run_id = trigger(line, self.stack.env)
+        flow_run = self.wait(run_id)
+        assert flow_run.state_type == StateType.COMPLETED, (
+            f"{line}: {flow_run.state!r}\n{run_logs(self.client, run_id)}"
+        )
+        return run_id
+
+
+def registered(served_client, name: str) -> Deployment | None:  # type: ignore[no-untyped-def]
+    try:
+        deployment = served_client.read_deployment_by_name(f"{name}/{name}")
+    except ObjectNotFound:
+        return None
+    # A work-pool deployment of the same name (test_work_pool) is not served by this process.
+    return deployment if deployment.work_pool_name is None else None
+
+
+@pytest.fixture(scope="module")
+def served(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    cwd = tmp_path_factory.mktemp("serve")
+    with child(SERVE, stack.env, cwd, cwd / "serve.log") as serve, stack.client() as client:
+        for name in NAMES:
+            poll(
+                f"`followflow serve` to register {name}\n{serve.output()}",
+                lambda name=name: registered(client, name),  # type: ignore[misc]
+                timeout=90,
+            )
+        yield Served(stack, serve, client)
+    assert "Traceback" not in serve.output(), serve.output()
+
+
+def test_serve_registers_three_deployments_with_schedules_and_defaults(served: Served) -> None:
+    snapshot, follow, cleanup = (served.client.read_deployment_by_name(f"{n}/{n}") for n in NAMES)
+    assert snapshot.parameters == {
+        "params": {"accounts": ["ff_demo"], "lists": "both", "mode": "full", "max_reads": None}
+    }
+    assert [s.schedule.interval.total_seconds() for s in snapshot.schedules] == [6 * 3600]  # type: ignore[union-attr]
+    assert [s.schedule.cron for s in follow.schedules] == ["0 9 * * *"]  # type: ignore[union-attr]
+    assert follow.parameters["params"]["live"] is False
+    assert cleanup.schedules == []
+    assert all(s.active for s in [*snapshot.schedules, *follow.schedules])
+    # The UI renders a form from this schema: fields with their descriptions.
+    fields = snapshot.parameter_openapi_schema["definitions"]["SnapshotParams"]["properties"]
+    assert "Usernames" in fields["accounts"]["description"]
+
+
+def test_snapshot_runs_and_records_summary_progress_and_events(served: Served) -> None:
+    stack = served.stack
+    first = served.completed(SNAPSHOT)
+    found = artifacts(served.client, first)
+    assert "| @ff_demo | followers | complete |" in found["snapshot-summary"].data  # type: ignore[operator]
+    demo_id = stack.account_id("ff_demo")
+    for kind in ("followers", "following"):
+        assert data(found[f"snapshot-{kind}-{demo_id}"]) == 100.0
+    gained, lost = stack.emulator.churn_now(demo_id, 4, 2)
+
+    second = served.completed(SNAPSHOT_TWO)
+    found = artifacts(served.client, second)
+    assert "| @ff_alice | followers | complete |" in found["snapshot-summary"].data  # type: ignore[operator]
+    events = data(found["follower-events"])
+    assert sorted(int(e["user_id"]) for e in events if e["event"] == "gained") == sorted(gained)
+    assert sorted(int(e["user_id"]) for e in events if e["event"] == "lost") == sorted(lost)
+
+
+def test_follow_back_and_cleanup_dry_runs_plan_and_send_nothing(served: Served) -> None:
+    before = len(served.stack.emulator.action_log)
+    follow = served.completed(FOLLOW_BACK)
+    report = artifacts(served.client, follow)
+    assert report["follow-report"].data.startswith("# Dry run: follow")  # type: ignore[union-attr]
+    assert {r["result"] for r in data(report["follow-actions"])} >= {"planned"}
+    cleanup = served.completed(CLEANUP)
+    assert artifacts(served.client, cleanup)["unfollow-report"].data.startswith("# Dry run")  # type: ignore[union-attr]
+    assert len(served.stack.emulator.action_log) == before
+
+
+def paused_run(served: Served) -> UUID:
+    """The one paused follow-back run, found with the CLI; waits for its approval form."""
+
+    def listed() -> list[dict[str, object]] | None:
+        done = run(PAUSED, served.stack.env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) or None
+
+    runs = poll("a paused follow-back run", listed, timeout=60, every=1)
+    assert len(runs) == 1
+    run_id = UUID(str(runs[0]["id"]))
+    # The API filter the UI uses finds the same run.
+    by_api = served.client.read_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["follow-back"])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+        ),
+    )
+    assert [r.id for r in by_api] == [run_id]
+    flow_run = served.client.read_flow_run(run_id)
+    keyset = flow_run.state.state_details.run_input_keyset  # type: ignore[union-attr]
+    assert keyset is not None, "the pause asks for input"
+
+    def described() -> str | None:
+        try:
+            return served.client.read_flow_run_input(run_id, keyset["description"])
+        except ObjectNotFound:
+            return None
+
+    # The description is saved after the schema: once it is there, the form is complete.
+    description = poll("the approval form", described, timeout=30)
+    assert "ff_demo" in description or str(served.stack.account_id("ff_demo")) in description
+    return run_id
+
+
+def test_live_campaign_pauses_and_follows_after_approval_through_the_api(
+    served: Served,
+) -> None:
+    stack = served.stack
+    before = stack.follows_by("ff_demo")
+    run_id = trigger(FOLLOW_BACK_LIVE, stack.env)
+    assert paused_run(served) == run_id
+    assert stack.follows_by("ff_demo") == before, "nothing is sent before approval"
+    done = run(RESUME.format(id=run_id), stack.env)
+    assert done.returncode == 0, done.stderr
+    flow_run = served.wait(run_id)
+    assert flow_run.state_type == StateType.COMPLETED, flow_run.state
+    sent = stack.follows_by("ff_demo")[len(before) :]
+    assert len(sent) == 2, "approved with max_actions=2 of a 3-follow plan"
+    rows = data(artifacts(served.client, run_id)["follow-actions"])
+    assert sorted(int(r["user_id"]) for r in rows if r["action"] == "follow") == sorted(sent)
+
+
+def test_rejected_approval_sends_nothing(served: Served) -> None:
+    stack = served.stack
+    before = len(stack.emulator.action_log)
+    run_id = trigger(FOLLOW_BACK_LIVE, stack.env)
+    assert paused_run(served) == run_id
+    answer = served.client.resume_flow_run(run_id, run_input={"approve": False})
+    assert answer.status.value == "ACCEPT", answer
+    flow_run = served.wait(run_id)
+    assert flow_run.state_type == StateType.COMPLETED, flow_run.state
+    assert "rejected" in artifacts(served.client, run_id)["follow-report"].data  # type: ignore[operator]
+    assert len(stack.emulator.action_log) == before
+
+
+def test_bad_parameters_are_rejected_before_any_x_call(served: Served) -> None:
+    stack = served.stack
+    requests_before, _ = stack.emulator.traffic.since(0)
+    # The server checks the UI's form schema (the account pattern) and refuses the run.
+    refused = run(FOLLOW_BACK_BAD, stack.env)
+    assert refused.returncode == 1
+    assert "bad name!" in refused.stdout + refused.stderr
+    # What the schema cannot say (a list item's spelling) the flow's model checks first.
+    run_id = trigger(SNAPSHOT_BAD, stack.env)
+    flow_run = served.wait(run_id)
+    assert flow_run.state_type == StateType.FAILED
+    assert "not a username or user id: 'bad name!'" in flow_run.state.message  # type: ignore[union-attr, operator]
+    requests_after, _ = stack.emulator.traffic.since(0)
+    assert requests_after == requests_before, "no request reached X"
