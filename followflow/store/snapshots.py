@@ -222,7 +222,7 @@ def stage_page(
     """Stage one fetched page and checkpoint the token after it, in one transaction.
 
     Args:
-        page_users: the page as Arrow (`USERS_ARROW_SCHEMA`, any subset holding `user_id`;
+        page_users: the page as Arrow (columns of `users`, any subset holding `user_id`;
             profiles are upserted into `users`), or just its user ids.
         next_token: the token for the page after this one; None after the last page.
         page_no: 1-based number of this page. Default: the page after the checkpoint.

@@ -28,28 +28,6 @@ PROFILE_COLUMNS: dict[str, str] = {
     "state": "VARCHAR",
 }
 
-USERS_ARROW_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("username", pa.string()),
-        ("name", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("description", pa.string()),
-        ("location", pa.string()),
-        ("url", pa.string()),
-        ("protected", pa.bool_()),
-        ("verified", pa.bool_()),
-        ("verified_type", pa.string()),
-        ("profile_image_url", pa.string()),
-        ("default_profile_image", pa.bool_()),
-        ("followers_count", pa.int64()),
-        ("following_count", pa.int64()),
-        ("tweet_count", pa.int64()),
-        ("listed_count", pa.int64()),
-    ]
-)
-"""What `stage_page` reads (the client's `Page.as_arrow()`); any subset holding `user_id`."""
-
 _VIEW = "_ff_page_users"
 
 

@@ -15,7 +15,7 @@ from followflow.store import edges, snapshots
 from followflow.store.connection import connect
 from followflow.store.migrations import apply_migrations
 from followflow.store.records import Kind
-from followflow.store.users import USERS_ARROW_SCHEMA
+from followflow.xapi.models import USERS_SCHEMA as USERS_ARROW_SCHEMA
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = 1
