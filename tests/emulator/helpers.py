@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +11,8 @@ import pytest
 from oauthlib.oauth1 import Client as OAuth1Client
 
 from followflow.emulator import Emulator, OwnedAccount
+from tests.shared import XAPI
 
-XAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "xapi"
 SPECS = ("159", "167")
 BASE = "https://api.twitter.com"
 DEFAULT_FIELDS = (

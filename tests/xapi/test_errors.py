@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,18 +18,17 @@ from followflow.xapi.errors import (
     UserSuspended,
     XAPIError,
 )
+from tests.shared import xapi_file
 from tests.xapi.scripted import Script, reply, scripted_client, users
-
-OBSERVED = Path("/work/shared/xapi/fixtures/observed-errors.json")
 
 
 def observed(case_prefix: str) -> dict[str, Any]:
     """The body of the first observed error whose case starts with `case_prefix`."""
-    if OBSERVED.exists():
-        for item in json.loads(OBSERVED.read_text())["errors"]:
-            if item["case"].startswith(case_prefix) and isinstance(item.get("body"), dict):
-                return dict(item["body"])
-    pytest.skip(f"fixture {OBSERVED} not available")
+    observed_errors = xapi_file("fixtures/observed-errors.json")
+    for item in json.loads(observed_errors.read_text())["errors"]:
+        if item["case"].startswith(case_prefix) and isinstance(item.get("body"), dict):
+            return dict(item["body"])
+    raise AssertionError(f"no observed error case starts with {case_prefix!r}")
 
 
 @pytest.mark.parametrize(

@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
-import pytest
 
 from followflow.xapi.models import USERS_SCHEMA, Page, User
+from tests.shared import xapi_file
 
-CASSETTES = Path("/work/shared/xapi/fixtures/tweepy-cassettes-decoded.json")
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def recorded(uri_end: str) -> dict[str, Any]:
-    if not CASSETTES.exists():
-        pytest.skip("recorded fixtures not available")
-    for item in json.loads(CASSETTES.read_text())["recorded"]:
+    cassettes = xapi_file("fixtures/tweepy-cassettes-decoded.json")
+    for item in json.loads(cassettes.read_text())["recorded"]:
         if item["request"]["uri"].endswith(uri_end):
             body = item["body"]
             return dict(body if isinstance(body, dict) else json.loads(body))
