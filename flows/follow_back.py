@@ -31,6 +31,9 @@ from tasks.limits import campaign_limit_name, ensure_limits, hold, x_limit_name
 
 # A wait for approval longer than this suspends the run (no process held) when possible.
 PAUSE_LIMIT_S = 3600
+# How often a paused run asks the server whether it was resumed (Prefect's default is 10 s,
+# which leaves whoever clicked "Resume" in the UI looking at a run that does nothing).
+APPROVAL_POLL_S = 2
 
 
 class PlanApproval(RunInput):
@@ -50,7 +53,9 @@ def wait_for_approval(description: str, timeout_s: int, key: str) -> PlanApprova
     form = PlanApproval.with_initial_data(description=description, approve=False)
     if long_wait:
         return suspend_flow_run(wait_for_input=form, timeout=timeout_s, key=key)
-    return pause_flow_run(wait_for_input=form, timeout=timeout_s, key=key)
+    return pause_flow_run(
+        wait_for_input=form, timeout=timeout_s, poll_interval=APPROVAL_POLL_S, key=key
+    )
 
 
 def refresh_snapshots(account_id: int, mode: str) -> None:
@@ -119,7 +124,9 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
             budget = ledger.budget_status(
                 con, settings.app_name, account.id, datetime.now(UTC), budgets_from(settings)
             )
-        targets = list(plan.target_ids[: min(params.max_follows, budget.follows_left)])
+        # Not cut to the budget left: execute() stops at the budget and records when it
+        # frees up (parks), so a run that starts with the budget spent says so.
+        targets = list(plan.target_ids[: params.max_follows])
         description = plan.as_markdown(max_rows=20, budget=budget)
         logger.info(
             "@%s: %d candidates, %d planned this run, %d follows left in the budget",

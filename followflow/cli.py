@@ -55,7 +55,9 @@ class Preset(StrEnum):
 
 @app.command()
 def emulator(
-    port: Annotated[int, typer.Option(help="Loopback port to serve on; 0 picks a free one.")] = 0,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Loopback port to serve on; 0 picks a free one.")
+    ] = 0,
     seed: Annotated[
         int, typer.Option(help="Seed of the synthetic graph; same seed, same graph.")
     ] = 1,
@@ -171,6 +173,8 @@ def snapshot(
     """
     from flows.params import SnapshotParams
 
+    settings_or_exit()  # a bad setting fails here, before any flow run starts
+
     params = parse(SnapshotParams, accounts=accounts, lists=lists, mode=mode, max_reads=max_reads)
     with flow_session(verbose):
         from flows.snapshot_followers import snapshot_followers
@@ -189,7 +193,7 @@ def follow_back(
         bool, typer.Option("--live/--dry-run", help="Really follow (default: plan only).")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Approve the plan without asking.")] = False,
-    max_follows: Annotated[int, typer.Option(min=0, max=400, help="Most follows this run.")] = 50,
+    max_follows: Annotated[int, typer.Option(help="Most follows this run (0-400).")] = 50,
     min_followers: Annotated[
         int | None, typer.Option(help="Skip candidates with fewer followers.")
     ] = None,
@@ -197,6 +201,13 @@ def follow_back(
         bool, typer.Option("--include-protected", help="Also request protected accounts.")
     ] = False,
     refresh: Annotated[str, typer.Option(help="Snapshot first: head, full or none.")] = "head",
+    spread: Annotated[
+        bool,
+        typer.Option(
+            "--spread/--no-spread",
+            help="Spread the day's budget over the day (default), or send in one burst.",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's logs.")] = False,
 ) -> None:
     """Plan (dry run, the default) or run (--live) a follow-back campaign for ACCOUNT.
@@ -206,12 +217,15 @@ def follow_back(
     """
     from flows.params import FollowBackParams
 
+    settings_or_exit()  # a bad setting fails here, before any flow run starts
+
     filters = {"min_followers": min_followers, "exclude_protected": not include_protected}
     params = parse(
         FollowBackParams,
         account=account,
         max_follows=max_follows,
         refresh=refresh,
+        spread_over_day=spread,
         filters={k: v for k, v in filters.items() if v is not None},
     )
     with flow_session(verbose):
@@ -251,6 +265,8 @@ def unfollow_cleanup(
     batch until it is approved in the Prefect UI (the command prints where).
     """
     from flows.params import UnfollowCleanupParams
+
+    settings_or_exit()  # a bad setting fails here, before any flow run starts
 
     params = parse(
         UnfollowCleanupParams,
@@ -336,7 +352,21 @@ def auth_status() -> None:
 
 
 def main() -> None:
-    app()
+    """Run the command; a bad option or argument gets one error line and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("followflow: error: aborted", err=True)
+        raise SystemExit(1) from None
+    except typer.TyperException as error:  # click's usage errors (typer vendors click)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            getattr(error, "show")()  # noqa: B009 - no arguments at all: the help is the answer
+        else:
+            ctx = getattr(error, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            typer.echo(f"followflow: error: {error.format_message()}{where}", err=True)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

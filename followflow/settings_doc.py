@@ -11,7 +11,7 @@ from followflow.settings import ENV_PREFIX, Settings
 
 def _default(name: str) -> str:
     field = Settings.model_fields[name]
-    value = field.default
+    value = field.get_default(call_default_factory=True)
     if value is None:
         return "(unset)"
     if isinstance(value, SecretStr):

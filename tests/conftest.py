@@ -72,6 +72,17 @@ def prefect_harness():  # type: ignore[no-untyped-def]
         yield
 
 
+@pytest.fixture(scope="session")
+def real_prefect_server(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A real `prefect server start` for tests that run commands as subprocesses:
+    `(api_url, prefect_home)`. One for the session: it takes ~20 s to start here."""
+    from followflow.prefect_server import local_prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with local_prefect_server(home) as api_url:
+        yield api_url, home
+
+
 class Live:
     """An emulator over loopback on the wall clock, with FOLLOWFLOW_* pointing at it."""
 

@@ -1,5 +1,5 @@
-"""One real `prefect server start` and one emulator for all end-to-end tests (they cost
-~20 s to start on this machine), and the environment every child process gets."""
+"""One emulator for all end-to-end tests, the session's real Prefect server
+(`real_prefect_server`, ~20 s to start here), and the environment every child process gets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
 from followflow.emulator import Emulator, EmulatorServer
-from followflow.prefect_server import local_prefect_server, quiet_prefect_environment
+from followflow.prefect_server import quiet_prefect_environment
 
 
 @dataclass
@@ -67,15 +67,18 @@ def child_environment(
         # Runners and workers look for new runs every 10 s by default; tests cannot wait.
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "COLUMNS": "200",  # one message, one line: no wrapping by the CLI's console
     }
     return env
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("prefect-home")
+def stack(
+    real_prefect_server: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    api_url, home = real_prefect_server
     data = tmp_path_factory.mktemp("followflow-data")
     emulator = Emulator.create(seed=1, size="demo", limits=False)
-    with EmulatorServer(emulator) as server, local_prefect_server(home) as api_url:
+    with EmulatorServer(emulator) as server:
         env = child_environment(api_url, home, emulator, server.base_url, data)
         yield Stack(api_url, home, emulator, env)

@@ -1,0 +1,48 @@
+"""`followflow demo` as a new user meets it: a fresh temp dir and HOME, no settings, no
+Prefect server running (the command starts its own). Under 60 s, exit 0, no noise; a
+second run in the same folder reuses the database."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import duckdb
+
+from tests.cli.conftest import clean_environment, followflow
+
+NOISE = re.compile(r"Traceback|\bWARNING\b|\bERROR\b|Error flushing")
+
+
+def test_demo_runs_twice_in_one_folder_quietly(
+    tmp_path: Path, real_prefect_server: tuple[str, Path]
+) -> None:
+    env = clean_environment(tmp_path)
+    started = time.monotonic()
+    first = followflow("demo", env=env, cwd=tmp_path, timeout=120)
+    took = time.monotonic() - started
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output
+    assert took < 60, f"the demo took {took:.0f} s"
+    assert not NOISE.search(output), output
+    assert "follow-back @ff_demo: followed 25" in first.stdout
+    assert "Where to look next:" in first.stdout
+    report = tmp_path / "followflow-report.html"
+    assert report.stat().st_size > 10_000
+    assert "<svg" in report.read_text()
+
+    # The second run only needs a Prefect API; the session's server saves ~10 s.
+    api_url, prefect_home = real_prefect_server
+    env |= {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(prefect_home)}
+    second = followflow("demo", env=env, cwd=tmp_path, timeout=120)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output
+    assert not NOISE.search(output), output
+    with duckdb.connect(str(tmp_path / "followflow.duckdb"), read_only=True) as con:
+        (snapshots,) = con.execute(
+            "SELECT count(*) FROM snapshots WHERE status = 'complete'"
+        ).fetchone()  # type: ignore[misc]
+        (follows,) = con.execute("SELECT count(*) FROM actions WHERE status = 'done'").fetchone()  # type: ignore[misc]
+    assert snapshots == 2 * 2 * 3 * 2, "2 runs x 2 snapshots x 3 accounts x 2 lists"
+    assert follows == 50, "25 follows a run, both in the ledger"
