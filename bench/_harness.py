@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,8 +414,6 @@ class WindowReport:
     served: int
     refused: dict[str, int]
     span_s: float  # first to last request of the group
-    ideal_s: float  # (windows needed - 1) x window
-    ideal_whole_s: float  # the same when every wait ends at a whole-second reset header
     limit: int
     window_s: float
 
@@ -424,26 +422,37 @@ class WindowReport:
         return max(1, math.ceil(self.served / self.limit))
 
     @property
-    def full_windows_used(self) -> float:
-        """Share of the limit used in every window but the last (the least of them)."""
+    def ideal_s(self) -> float:
+        """(windows needed - 1) x window: a client that sends at every reset, instantly."""
+        return (self.windows_needed - 1) * self.window_s
+
+    @property
+    def least_used(self) -> float:
+        """Share of the limit used in the least-used window, the last one excepted."""
         shares = [w.served / self.limit for w in self.windows[:-1]]
         return min(shares) if shares else 1.0
 
-    def max_429_per_window(self, client: str) -> int:
-        return max((w.refused.get(client, 0) for w in self.windows), default=0)
+    def max_429_per_window(self, client: str | None = None) -> int:
+        """Most 429s one client (or, with None, every client together) got in one window."""
+        counts = [
+            sum(w.refused.values()) if client is None else w.refused.get(client, 0)
+            for w in self.windows
+        ]
+        return max(counts, default=0)
 
 
 def windows_of(
     records: list[dict[str, Any]], group: str, window_s: float, limit: int
 ) -> WindowReport:
-    """Replay the emulator's fixed windows (one opens with the first request after the last
-    one closed) over one bucket's requests: served and refused per window and client."""
+    """Replay the emulator's windows over one bucket's requests (limits.py: a window opens
+    on the whole second of the first request after the previous one closed): requests
+    served per window, and 429s per window and client."""
     rows = sorted((r for r in records if r["group"] == group), key=lambda r: r["seq"])
     windows: list[Window] = []
     refused: dict[str, int] = {}
     for row in rows:
         if not windows or row["at"] >= windows[-1].start + window_s:
-            windows.append(Window(row["at"]))
+            windows.append(Window(float(math.floor(row["at"]))))
         if row["status"] == 200:
             windows[-1].served += 1
         elif row["status"] == 429:
@@ -452,24 +461,11 @@ def windows_of(
             refused[client] = refused.get(client, 0) + 1
     served = sum(w.served for w in windows)
     span = rows[-1]["at"] - rows[0]["at"] if rows else 0.0
-    needed = max(1, math.ceil(served / limit))
-    ideal_whole = 0.0
-    if rows:
-        at = rows[0]["at"]
-        for _ in range(needed - 1):
-            at = math.ceil(at + window_s)
-        ideal_whole = at - rows[0]["at"]
-    return WindowReport(
-        windows, served, refused, span, (needed - 1) * window_s, ideal_whole, limit, window_s
-    )
+    return WindowReport(windows, served, refused, span, limit, window_s)
 
 
 def tmpdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="ff-bench-")
-
-
-def exit_stack() -> ExitStack:
-    return ExitStack()
 
 
 CHILDREN = {"flow": _flow_child, "tweepy": _tweepy_child, "twarc": _twarc_child}

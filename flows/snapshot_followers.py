@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.accounts import resolve_accounts
 from flows.params import SnapshotParams
@@ -26,6 +27,7 @@ from tasks.limits import ensure_limits, x_limit_name
 from tasks.snapshot import Account, Kind, ListOutcome, ReadBudget, snapshot_list
 
 WINDOW_S = 900
+MAX_LISTINGS = 200
 
 
 class SnapshotFailed(Exception):
@@ -107,7 +109,13 @@ def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
         )
 
 
-@flow(name="snapshot-followers", log_prints=True)
+# Every listing waits on its own rate-limit bucket; a thread each, up to the 100 accounts x
+# 2 lists a run may hold, so no listing queues behind another bucket's wait.
+@flow(
+    name="snapshot-followers",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_LISTINGS),
+)
 def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
     """Snapshot the followers and/or following of accounts into the DuckDB file."""
     logger = get_run_logger()
