@@ -114,7 +114,8 @@ def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
 @flow(
     name="snapshot-followers",
     log_prints=True,
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_LISTINGS),
+    # Prefect's own stubs reject its thread-pool runner here (generic variance).
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_LISTINGS),  # type: ignore[arg-type]
 )
 def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
     """Snapshot the followers and/or following of accounts into the DuckDB file."""
