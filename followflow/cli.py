@@ -7,6 +7,7 @@ that `followflow --help` and `followflow emulator` start fast.
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -42,10 +43,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings_or_exit() -> Settings:
+    """The settings (applying FOLLOWFLOW_LOG_LEVEL), or exit 2 with the bad one named."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as error:
         fail(str(error), code=2)
+    logging.getLogger("followflow").setLevel(settings.log_level)
+    return settings
 
 
 class Preset(StrEnum):

@@ -39,7 +39,7 @@ def describe(error: BaseException) -> tuple[str, int]:
     """One line and an exit code for any failure a user can cause or meet."""
     from followflow.settings import SettingsError
     from followflow.store.errors import StoreError
-    from followflow.xapi.errors import XAPIError
+    from followflow.xapi.errors import Unauthorized, XAPIError
 
     if isinstance(error, CommandError):
         return str(error), error.code
@@ -49,14 +49,32 @@ def describe(error: BaseException) -> tuple[str, int]:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "parameters"
         return f"{where}: {first['msg']}", 2
+    if isinstance(error, Unauthorized) and "followflow auth login" not in str(error):
+        return (
+            f"{_first_line(error)}: X refused the credentials; check FOLLOWFLOW_BEARER_TOKEN "
+            "and FOLLOWFLOW_ACCESS_TOKEN/_SECRET, or run `followflow auth login`",
+            1,
+        )
     if isinstance(error, StoreError | XAPIError):
-        return str(error).splitlines()[0], 1
+        return _first_line(error), 1
     if isinstance(error, PrefectServerError):
         return f"{error}; or set PREFECT_API_URL to a running Prefect server", 1
     name = type(error).__name__
     if name in {"SnapshotFailed", "AccountError", "UnknownAccount"}:
-        return str(error), 1
-    return f"{name}: {error}", 1
+        return _first_line(error), 1
+    if "Failed to reach API at" in str(error):
+        return (
+            f"{_first_line(error)}: start that Prefect server, or unset PREFECT_API_URL "
+            "and followflow starts one",
+            1,
+        )
+    # Whatever else: still one line (a multi-line message would hide the error line).
+    return f"{name}: {_first_line(error)}", 1
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @contextmanager

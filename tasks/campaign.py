@@ -26,6 +26,7 @@ from followflow.store.connection import connect
 from followflow.xapi.errors import (
     DailyCapReached,
     RateLimited,
+    RateLimitUnknown,
     ServerError,
     TransportError,
     XAPIError,
@@ -34,6 +35,7 @@ from tasks.actions import follow_user, relationships, unfollow_user
 
 Action = Literal["follow", "unfollow"]
 RELATION_BATCH = 100
+DONE_FOLLOW = ("following", "pending_follow")
 # A 15-minute window wait longer than this ends the run; the next run carries on.
 MAX_WINDOW_WAIT_S = 960.0
 
@@ -139,9 +141,10 @@ def execute(
         with connect(settings.db_path) as con:
             status = ledger.budget_status(con, settings.app_name, account_id, _now(), budgets)
         left = status.follows_left if action == "follow" else status.unfollows_left
-        delay = pacer.wait(budget_left=max(left, 1))
-        if delay.seconds > 0:
-            logger.info("pacing: waited %.1f s (%s)", delay.seconds, delay.reason)
+        if left > 0:  # spent: the reservation below parks at once, no point pacing first
+            delay = pacer.wait(budget_left=left)
+            if delay.seconds > 0:
+                logger.info("pacing: waited %.1f s (%s)", delay.seconds, delay.reason)
         with connect(settings.db_path) as con:
             try:
                 reservation = ledger.reserve(
@@ -210,6 +213,19 @@ def _act(
                         "x-24h-cap",
                     )
             return cap
+        except RateLimitUnknown:
+            # 429s without reset headers outlasted the client's backoff: stop, and keep the
+            # target a candidate (X acted on nothing), instead of failing it for good.
+            with connect(settings.db_path) as con:
+                ledger.complete(
+                    con,
+                    reservation.action_id,
+                    "RateLimitUnknown",
+                    "failed",
+                    _now(),
+                    reason=ledger.RETRYABLE,
+                )
+            return ActionRow(target_id, action, "failed", "stop")
         except RateLimited as limited:
             wait = (
                 (limited.reset_at or time.time() + 60) - time.time() + settings.rate_limit_margin_s
@@ -240,7 +256,13 @@ def _act(
                     is_pending="follow_request_sent" in relation,
                     now=_now(),
                 )
-            return ActionRow(target_id, action, outcome, "settled after an unclear answer")
+            landed = outcome in (("unfollowed",) if action == "unfollow" else DONE_FOLLOW)
+            return ActionRow(
+                target_id,
+                action,
+                outcome if landed else "failed",
+                "settled after an unclear answer" + ("" if landed else f": {outcome}, retryable"),
+            )
         except XAPIError as refused:
             with connect(settings.db_path) as con:
                 ledger.complete(

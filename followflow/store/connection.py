@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from followflow.store.errors import DatabaseLocked, DatabaseUnreadable
+from followflow.store.errors import DatabaseLocked, DatabaseUnreadable, DatabaseUnwritable
 from followflow.store.migrations import apply_migrations
 
 DbPath = str | PathLike[str]
@@ -127,7 +127,8 @@ def _attach(
             except duckdb.IOException as error:
                 holder = _lock_holder(str(error))
                 if holder is None:
-                    raise DatabaseUnreadable(path, _first_line(error)) from error
+                    full = _unwritable(path, error)
+                    raise full or DatabaseUnreadable(path, _first_line(error)) from error
                 waited = clock() - started
                 if waited >= lock_timeout_s:
                     program, pid = holder
@@ -141,6 +142,15 @@ def _attach(
 def _detach(hub: duckdb.DuckDBPyConnection, alias: str) -> None:
     with hub.cursor() as cur:
         cur.execute(f"DETACH DATABASE IF EXISTS {alias}")
+
+
+def _unwritable(path: Path, error: duckdb.Error) -> DatabaseUnwritable | None:
+    """The error as DatabaseUnwritable when the disk is full, else None."""
+    text = str(error)
+    for reason in ("No space left on device", "Disk quota exceeded"):
+        if reason in text:
+            return DatabaseUnwritable(path, reason.lower())
+    return None
 
 
 def _is_corruption(error: duckdb.Error) -> bool:
@@ -200,6 +210,9 @@ def connect(
                 _ensure_migrated(con, slot)
             yield con
     except duckdb.Error as error:
+        full = _unwritable(resolved, error)
+        if full is not None:
+            raise full from error
         if _is_corruption(error):
             raise DatabaseUnreadable(resolved, _first_line(error)) from error
         raise
@@ -207,8 +220,15 @@ def connect(
         with slot.cond:
             slot.users -= 1
             if slot.users == 0:
-                _detach(hub, slot.alias)
-                slot.cond.notify_all()
+                try:
+                    _detach(hub, slot.alias)  # checkpoints: the write that meets a full disk
+                except duckdb.Error as error:
+                    full = _unwritable(resolved, error)
+                    if full is None:
+                        raise
+                    raise full from error
+                finally:
+                    slot.cond.notify_all()
 
 
 def _ensure_migrated(con: duckdb.DuckDBPyConnection, slot: _Attachment) -> None:

@@ -3,6 +3,7 @@
 * StoreError
   + DatabaseLocked       another process holds the file past the lock timeout
   + DatabaseUnreadable   the file is not a DuckDB database, is damaged, or cannot be opened
+  + DatabaseUnwritable   the disk is full (or the file cannot be written)
   + SnapshotNotFound     no snapshot with that id
   + SnapshotStateError   the snapshot's status does not allow the operation
 """
@@ -43,6 +44,18 @@ class DatabaseUnreadable(StoreError):
         super().__init__(
             f"cannot read {path}: {detail}; move the file aside (followflow creates a new one) "
             "or restore a backup"
+        )
+
+
+class DatabaseUnwritable(StoreError):
+    """The DuckDB file cannot be written: the disk is full or the file is read-only."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"cannot write {path}: {detail}; free space on its disk (or point "
+            "FOLLOWFLOW_DB_PATH elsewhere) and run again: what was saved before is kept"
         )
 
 

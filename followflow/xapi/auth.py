@@ -328,6 +328,12 @@ def auth_from_settings(
     oauth2_auth = oauth2_from_settings(settings, user_id=user_id, clock=clock, store=store)
     if oauth2_auth is not None:
         return oauth2_auth
+    if oauth1_auth is not None:
+        raise MissingCredentials(
+            f"the configured FOLLOWFLOW_ACCESS_TOKEN is account {oauth1_auth.user_id}'s, not "
+            f"{user_id}'s: set FOLLOWFLOW_ACCESS_TOKEN/_SECRET of account {user_id}, or run "
+            "`followflow auth login` as it"
+        )
     need = "user context" if for_writes else "credentials"
     raise MissingCredentials(
         f"no {need} configured: set FOLLOWFLOW_CONSUMER_KEY, FOLLOWFLOW_CONSUMER_SECRET, "

@@ -62,11 +62,20 @@ from followflow.xapi.ratelimit import Bucket, DailyLimit, RateLimit, RateLimitSt
 log = logging.getLogger("followflow.xapi")
 
 # Transient failures worth another try: the request may not have reached X, or the
-# answer was cut short. (Follow and unfollow are idempotent at X, so re-sending is safe.)
+# answer was cut short.
 RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
+)
+# Of those, the ones that prove the request never left: the only ones after which a
+# follow or unfollow is re-sent. After any other (a timeout or reset after sending, a
+# cut-short answer) it may have been carried out, and a second follow is a second action
+# in X's log; the caller asks X about the relationship instead (tasks/campaign.py).
+NEVER_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
 )
 DAY_S = 86_400.0
 LOOKUP_BATCH = 100  # X's maximum ids/usernames per lookup request
@@ -333,6 +342,10 @@ class XClient:
             except RETRY_EXCEPTIONS as exc:
                 failures += 1
                 reason = f"{type(exc).__name__} on {where}"
+                if method != "GET" and not isinstance(exc, NEVER_SENT):
+                    raise TransportError(
+                        f"{reason}: may have been carried out; not re-sent"
+                    ) from None
                 if failures > self._max_retries:
                     raise TransportError(f"{reason}, after {failures} attempts") from None
                 self._wait(self._backoff(failures), reason, bucket)

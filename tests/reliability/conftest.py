@@ -50,6 +50,29 @@ def inprocess_prefect(prefect_api: str, prefect_home: Path) -> Iterator[str]:
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_api, PREFECT_HOME: prefect_home}):
         yield prefect_api
+        _drain_prefect_workers()
+
+
+def _drain_prefect_workers() -> None:
+    """Send queued logs and events now, while the server is up (as Prefect's harness does)."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            logs = APILogWorker.instance().drain()
+            if inspect.isawaitable(logs):
+                await logs
+        except RuntimeError:
+            pass  # never started
+        events = EventsWorker.drain_all()
+        if inspect.isawaitable(events):
+            await events
+
+    run_coro_as_sync(drain())
 
 
 def _clean_environment() -> dict[str, str]:

@@ -43,6 +43,17 @@ def refetches(pages: list[dict[str, Any]]) -> int:
     return sum(n - 1 for n in counts.values())
 
 
+def completed(world: World, account_id: int) -> int:
+    if not world.db_path.exists():
+        return 0
+    rows = query(
+        world.db_path,
+        "SELECT count(*) FROM snapshots WHERE account_id = ? AND status = 'complete'",
+        [account_id],
+    )
+    return int(rows[0][0])
+
+
 def crash_snapshots(
     world: World, username: str, kills: int, seed: int, page_size: int
 ) -> list[Segment]:
@@ -64,7 +75,8 @@ def crash_snapshots(
         if killed:
             segments[-1].crashes += 1
             segments[-1].points.append(point.describe())
-        else:  # finished before the kill point: the next run starts a new snapshot
+        if completed(world, account_id) > len(segments) - 1:
+            # Finished (or killed after its last commit): the next run starts a new snapshot.
             segments[-1].refetched = refetches(pages)
             segments.append(Segment(first_seq=max((r["seq"] for r in pages), default=0) + 1))
             done_pages = 0

@@ -253,7 +253,7 @@ def test_transient_faults_are_retried(
 def test_transient_faults_forever_raise_transport_error(clock: ManualClock) -> None:
     script = Script(*[httpx.ReadTimeout("slow")] * 10)
     with pytest.raises(TransportError) as caught:
-        scripted_client(script, clock, max_retries=3).follow(1, 2)
+        scripted_client(script, clock, max_retries=3).get_page("followers", 42)
     assert caught.value.retryable
     assert len(script.requests) == 4
     assert "ReadTimeout" in str(caught.value)
