@@ -8,6 +8,7 @@ when scheduled. The 500-per-app daily unfollow budget is counted in the same led
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
@@ -70,7 +71,10 @@ def unfollow_cleanup(params: UnfollowCleanupParams) -> CampaignResult:
                 f"**Batch {start // params.batch_size + 1}**: unfollow {len(batch)} "
                 f"accounts.\n\n{description}",
                 params.approval_timeout_s,
-                key=f"approve-unfollow-{account.id}-{start}",
+                # Keyed by the batch's targets, not its position: a suspended run is re-run
+                # from the top after earlier batches were sent, and its plan starts later;
+                # an answer must never be reused for targets it was not given for.
+                key=f"approve-unfollow-{account.id}-{batch_digest(batch)}",
             )
             if not answer.approve:
                 result.stopped = "batch rejected: nothing more sent"
@@ -93,3 +97,8 @@ def unfollow_cleanup(params: UnfollowCleanupParams) -> CampaignResult:
                 break
         report(result, plan, False, description)
         return result
+
+
+def batch_digest(batch: list[int]) -> str:
+    """A short name for exactly these targets, for the batch's approval key."""
+    return hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:16]

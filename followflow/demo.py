@@ -20,19 +20,27 @@ SEED = 1
 CAMPAIGN_ACCOUNT = "ff_demo"
 
 
+def emulator_settings(emulator: Emulator, base_url: str, writer: str) -> dict[str, str]:
+    """FOLLOWFLOW_* settings (without the prefix) that point followflow at `emulator`:
+    reads with the app's Bearer token, writes as `writer` with OAuth 1.0a."""
+    account = emulator.account(writer)
+    return {
+        "X_BASE_URL": base_url,
+        "BEARER_TOKEN": emulator.app.bearer_token,
+        "CONSUMER_KEY": emulator.app.consumer_key,
+        "CONSUMER_SECRET": emulator.app.consumer_secret,
+        "ACCESS_TOKEN": account.access_token,
+        "ACCESS_TOKEN_SECRET": account.access_token_secret,
+    }
+
+
 @contextmanager
 def demo_world(db_path: Path) -> Iterator[str]:
     """Serve a fresh emulator and point this process's settings at it; yields its URL."""
     emulator = Emulator.create(seed=SEED, size="demo", preset="v2-2026")
-    writer = emulator.account(CAMPAIGN_ACCOUNT)
     with EmulatorServer(emulator) as server, tempfile.TemporaryDirectory() as tokens:
         values = {
-            "X_BASE_URL": server.base_url,
-            "BEARER_TOKEN": emulator.app.bearer_token,
-            "CONSUMER_KEY": emulator.app.consumer_key,
-            "CONSUMER_SECRET": emulator.app.consumer_secret,
-            "ACCESS_TOKEN": writer.access_token,
-            "ACCESS_TOKEN_SECRET": writer.access_token_secret,
+            **emulator_settings(emulator, server.base_url, CAMPAIGN_ACCOUNT),
             "DB_PATH": str(db_path.resolve()),
             "TOKEN_STORE_PATH": str(Path(tokens) / "tokens.json"),
             "APP_NAME": "followflow-demo",

@@ -101,6 +101,7 @@ def live_factory(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
     Reads use the app's Bearer token; writes use OAuth 1.0a of `writer` (default ff_demo).
     """
+    from followflow.demo import emulator_settings
     from followflow.emulator import Emulator, EmulatorServer
     from followflow.settings import get_settings
     from tasks.clients import forget_clients
@@ -111,14 +112,8 @@ def live_factory(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
         emulator = Emulator.create(**{"seed": 1, "size": "demo", **kwargs})
         server = EmulatorServer(emulator).start()
         servers.append(server)
-        account = emulator.account(writer)
         env = {
-            "X_BASE_URL": server.base_url,
-            "BEARER_TOKEN": emulator.app.bearer_token,
-            "CONSUMER_KEY": emulator.app.consumer_key,
-            "CONSUMER_SECRET": emulator.app.consumer_secret,
-            "ACCESS_TOKEN": account.access_token,
-            "ACCESS_TOKEN_SECRET": account.access_token_secret,
+            **emulator_settings(emulator, server.base_url, writer),
             "DB_PATH": str(tmp_path / "followflow.duckdb"),
             "TOKEN_STORE_PATH": str(tmp_path / "tokens.json"),
             "BACKOFF_BASE_S": "0.01",

@@ -28,6 +28,7 @@ from prefect import flow
 from flows.follow_back import follow_back
 from flows.params import FollowBackParams, SnapshotParams
 from flows.snapshot_followers import SnapshotFailed, snapshot_followers
+from followflow.demo import emulator_settings
 from followflow.emulator import Emulator, EmulatorServer
 from followflow.emulator.faults import KINDS
 from followflow.settings import get_settings
@@ -59,15 +60,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """ff_alice's world (limits off), pages of 50, a 0.4 s request timeout."""
     tmp = tmp_path_factory.mktemp("faults")
     emulator = Emulator.create(seed=1, size="demo", limits=False)
-    account = emulator.account("ff_alice")
     with EmulatorServer(emulator) as server, pytest.MonkeyPatch.context() as mp:
         env = {
-            "X_BASE_URL": server.base_url,
-            "BEARER_TOKEN": emulator.app.bearer_token,
-            "CONSUMER_KEY": emulator.app.consumer_key,
-            "CONSUMER_SECRET": emulator.app.consumer_secret,
-            "ACCESS_TOKEN": account.access_token,
-            "ACCESS_TOKEN_SECRET": account.access_token_secret,
+            **emulator_settings(emulator, server.base_url, "ff_alice"),
             "DB_PATH": str(tmp / "followflow.duckdb"),
             "TOKEN_STORE_PATH": str(tmp / "tokens.json"),
             "BACKOFF_BASE_S": "0.01",
