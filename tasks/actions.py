@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from followflow.settings import get_settings
 from followflow.xapi.models import DEFAULT_USER_FIELDS, FollowResult, UnfollowResult
 from tasks.clients import client_for
-from tasks.retry import RETRY_DELAYS_S, retry_transient
+from tasks.retry import read_task
 
 
 @task(
@@ -41,14 +41,7 @@ def unfollow_user(account: str, account_id: int, target_id: int) -> UnfollowResu
     )
 
 
-@task(
-    name="relationships",
-    task_run_name="relationships-{account}-{count}",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("relationships", "relationships-{account}-{count}")
 def relationships(
     account: str, account_id: int, target_ids: Sequence[int], count: int
 ) -> dict[int, tuple[str, ...]]:

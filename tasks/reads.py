@@ -9,31 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from followflow.settings import get_settings
-from followflow.xapi.models import LookupResult, Page, User
+from followflow.xapi.models import Kind, LookupResult, Page, User
 from tasks.clients import client_for
-from tasks.retry import RETRY_DELAYS_S, retry_transient
+from tasks.retry import read_task
 
 
 def _fetch_page(
-    kind: str, account_id: int, token: str | None, *, page_size: int, user_id: int | None
+    kind: Kind, account_id: int, token: str | None, *, page_size: int, user_id: int | None
 ) -> Page:
     settings = get_settings()
     client = client_for(settings, for_writes=False, user_id=user_id)
-    return client.get_page(kind, account_id, max_results=page_size, pagination_token=token)  # type: ignore[arg-type]
+    return client.get_page(kind, account_id, max_results=page_size, pagination_token=token)
 
 
-@task(
-    name="followers-page",
-    task_run_name="followers-page-{page_no}-{account}",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("followers-page", "followers-page-{page_no}-{account}")
 def fetch_followers_page(
     account: str, account_id: int, page_no: int, token: str | None, page_size: int = 1000
 ) -> Page:
@@ -41,14 +31,7 @@ def fetch_followers_page(
     return _fetch_page("followers", account_id, token, page_size=page_size, user_id=account_id)
 
 
-@task(
-    name="following-page",
-    task_run_name="following-page-{page_no}-{account}",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("following-page", "following-page-{page_no}-{account}")
 def fetch_following_page(
     account: str, account_id: int, page_no: int, token: str | None, page_size: int = 1000
 ) -> Page:
@@ -56,39 +39,19 @@ def fetch_following_page(
     return _fetch_page("following", account_id, token, page_size=page_size, user_id=account_id)
 
 
-@task(
-    name="lookup-users",
-    task_run_name="lookup-users-{count}",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("lookup-users", "lookup-users-{count}")
 def lookup_users(ids: Sequence[int], count: int) -> LookupResult:
     """Profiles of `ids` (batches of 100); the missing come back as problems with reasons."""
     return client_for(get_settings(), for_writes=False).lookup_users(ids)
 
 
-@task(
-    name="lookup-usernames",
-    task_run_name="lookup-usernames-{count}",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("lookup-usernames", "lookup-usernames-{count}")
 def lookup_usernames(usernames: Sequence[str], count: int) -> LookupResult:
     """Profiles of `usernames` (batches of 100); the missing come back as problems."""
     return client_for(get_settings(), for_writes=False).lookup_usernames(usernames)
 
 
-@task(
-    name="me",
-    retries=len(RETRY_DELAYS_S),
-    retry_delay_seconds=RETRY_DELAYS_S,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+@read_task("me", "me")
 def get_me(user_id: int | None = None) -> User:
     """The account the user-context credentials belong to."""
     return client_for(get_settings(), for_writes=True, user_id=user_id).me()

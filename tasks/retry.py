@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import Task
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
 from followflow.xapi.errors import RateLimitError, XAPIError
@@ -25,3 +27,22 @@ def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) 
     except Exception:
         return False
     return False
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def read_task(name: str, run_name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A Prefect task for one read: re-run only for transient errors, never cached.
+
+    Reads must see X as it is now, so no result is ever reused.
+    """
+    return task(
+        name=name,
+        task_run_name=run_name,
+        retries=len(RETRY_DELAYS_S),
+        retry_delay_seconds=RETRY_DELAYS_S,
+        retry_condition_fn=retry_transient,
+        cache_policy=NO_CACHE,
+    )
