@@ -11,16 +11,27 @@ from collections.abc import Sequence
 
 from followflow.settings import get_settings
 from followflow.xapi.models import Kind, LookupResult, Page, User
+from tasks import prefetch
 from tasks.clients import client_for
 from tasks.retry import read_task
+
+
+def request_page(
+    kind: Kind, account_id: int, token: str | None, *, page_size: int, user_id: int | None
+) -> Page:
+    """Send the request for one page of a listing (outside any task: see prefetch.py)."""
+    settings = get_settings()
+    client = client_for(settings, for_writes=False, user_id=user_id)
+    return client.get_page(kind, account_id, max_results=page_size, pagination_token=token)
 
 
 def _fetch_page(
     kind: Kind, account_id: int, token: str | None, *, page_size: int, user_id: int | None
 ) -> Page:
-    settings = get_settings()
-    client = client_for(settings, for_writes=False, user_id=user_id)
-    return client.get_page(kind, account_id, max_results=page_size, pagination_token=token)
+    sent_ahead = prefetch.take(kind, account_id, token, page_size)
+    if sent_ahead is not None:
+        return sent_ahead.result()
+    return request_page(kind, account_id, token, page_size=page_size, user_id=user_id)
 
 
 @read_task("followers-page", "followers-page-{page_no}-{account}")

@@ -1,11 +1,13 @@
 """Snapshot lifecycle: start or resume, stage pages, complete, or leave partial.
 
-A snapshot reads one list (followers or following) of one account, page by page. Each
-page is one transaction: its ids appended to `snapshot_staging`, its profiles upserted into
-`users`, and the checkpoint (next token, pages, users seen) updated. So a crash loses at
-most the page in flight, and the next run resumes from the saved token. Only `complete()`
-touches the follow edges, in one transaction; a partial or failed snapshot changes nothing
-and records no events, so a failed run can never report mass unfollows.
+A snapshot reads one list (followers or following) of one account, page by page. A page
+is kept on disk the moment it arrives (`spool_page`, see spool.py) and staged with the
+pages after it in one transaction (`fold`): its ids appended to `snapshot_staging`, its
+profiles upserted into `users`, the checkpoint (next token, pages, users seen) moved on.
+So a crash loses at most the page in flight, and the next run resumes after the last page
+fetched. Only `complete()` touches the follow edges, in one transaction; a partial or
+failed snapshot changes nothing and records no events, so a failed run can never report
+mass unfollows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from followflow.store import edges
+from followflow.store import edges, spool
 from followflow.store.connection import DbPath, connect, first_row, transaction
 from followflow.store.errors import SnapshotNotFound, SnapshotStateError
 from followflow.store.records import (
@@ -106,6 +108,9 @@ def start_or_resume(
 ) -> Checkpoint:
     """Resume the open (running or partial) snapshot of (account, kind, mode), or start one.
 
+    Pages a killed process left spooled on disk are staged first, so the resume starts
+    after the last page that was fetched.
+
     Args:
         expected_count: the list's size from the profile (`followers_count`), for progress.
         resume: False abandons any open snapshot (marked failed) and starts afresh.
@@ -113,6 +118,39 @@ def start_or_resume(
             its staged pages are too old to diff against.
     """
     kind_, mode_, now = check_kind(kind), check_mode(mode), utc_now(now)
+    checkpoint = _start_or_resume(
+        db, account_id, kind_, mode_, expected_count, resume, max_age, now
+    )
+    _sweep_spool(db, keep=checkpoint.snapshot_id, folded_through=checkpoint.pages_done)
+    return checkpoint
+
+
+def _sweep_spool(db: DbPath, *, keep: int, folded_through: int) -> None:
+    """Remove spooled pages that are staged already or belong to no open snapshot."""
+    with connect(db) as con:
+        open_ids = {
+            int(row[0])
+            for row in con.execute(
+                "SELECT snapshot_id FROM snapshots WHERE status IN ('running', 'partial')"
+            ).fetchall()
+        }
+    for snapshot_id in spool.spooled_snapshots(db):
+        if snapshot_id == keep:
+            spool.discard(db, snapshot_id, folded_through)
+        elif snapshot_id not in open_ids:
+            spool.discard(db, snapshot_id)
+
+
+def _start_or_resume(
+    db: DbPath,
+    account_id: int,
+    kind_: Kind,
+    mode_: Mode,
+    expected_count: int | None,
+    resume: bool,
+    max_age: timedelta | None,
+    now: datetime,
+) -> Checkpoint:
     with transaction(db) as con:
         rows = con.execute(
             f"""SELECT {_COLUMNS} FROM snapshots
@@ -135,7 +173,8 @@ def start_or_resume(
                WHERE snapshot_id = ?""",
             [expected_count, keep.snapshot_id],
         )
-        return _checkpoint(load(con, keep.snapshot_id), resumed=True)
+        resumed = _fold_spooled(db, con, load(con, keep.snapshot_id), now)
+        return _checkpoint(resumed, resumed=True)
 
 
 def checkpoint(db: DbPath, snapshot_id: int) -> Checkpoint:
@@ -164,6 +203,89 @@ def _ids_table(page_users: pa.Table | pa.Array | Sequence[int]) -> pa.Table:
     return pa.table({"user_id": pa.array(page_users, type=pa.int64())})
 
 
+def _upsert_profiles(
+    con: duckdb.DuckDBPyConnection, pages: Sequence[pa.Table], now: datetime
+) -> None:
+    """Upsert the profiles of `pages`, one statement per run of pages with the same columns."""
+    run: list[pa.Table] = []
+    for page in [*pages, None]:
+        if run and (page is None or page.schema != run[0].schema):
+            if run[0].num_columns > 1:
+                upsert_users(con, pa.concat_tables(run), now)
+            run = []
+        if page is not None:
+            run.append(page)
+
+
+def stage_batch(
+    con: duckdb.DuckDBPyConnection,
+    snap: Snapshot,
+    pages: Sequence[tuple[int | None, pa.Table, str | None]],
+    now: datetime,
+) -> Snapshot:
+    """Stage consecutive pages, each `(page_no, users, next_token)`, in the caller's
+    transaction: one append for all their ids and one upsert per run of profiles.
+
+    A page numbered at or before the checkpoint replaces that page and every page after
+    it (a retry after a commit whose report was lost); None means the page after.
+    """
+    if not pages:
+        return snap
+    first = snap.pages + 1 if pages[0][0] is None else pages[0][0]
+    if not 1 <= first <= snap.pages + 1:
+        raise SnapshotStateError(
+            f"page {first} of snapshot {snap.snapshot_id} does not follow page {snap.pages}"
+        )
+    removed = 0
+    if first <= snap.pages:
+        deleted = first_row(
+            con.execute(
+                "DELETE FROM snapshot_staging WHERE snapshot_id = ? AND page_no >= ?",
+                [snap.snapshot_id, first],
+            )
+        )
+        removed = int(deleted[0]) if deleted else 0
+    numbers = range(first, first + len(pages))
+    for number, (page_no, _, _) in zip(numbers, pages, strict=True):
+        if page_no is not None and page_no != number:
+            raise SnapshotStateError(
+                f"page {page_no} of snapshot {snap.snapshot_id} is out of order"
+            )
+    tables = [users for _, users, _ in pages]
+    staged = pa.table(
+        {
+            "page_no": pa.chunked_array(
+                [
+                    pa.repeat(pa.scalar(n, pa.int32()), t.num_rows)
+                    for n, t in zip(numbers, tables, strict=True)
+                ],
+                pa.int32(),
+            ),
+            "user_id": pa.chunked_array(
+                [t.column("user_id").cast(pa.int64()) for t in tables], pa.int64()
+            ),
+        }
+    )
+    con.register(_STAGE_VIEW, staged)
+    try:
+        con.execute(
+            f"INSERT INTO snapshot_staging SELECT ?, page_no, user_id FROM {_STAGE_VIEW}",
+            [snap.snapshot_id],
+        )
+    finally:
+        con.unregister(_STAGE_VIEW)
+    _upsert_profiles(con, tables, now)
+    row = first_row(
+        con.execute(
+            f"""UPDATE snapshots SET next_token = ?, pages = ?, users_seen = users_seen - ? + ?
+                WHERE snapshot_id = ? RETURNING {_COLUMNS}""",
+            [pages[-1][2], numbers[-1], removed, staged.num_rows, snap.snapshot_id],
+        )
+    )
+    assert row is not None
+    return Snapshot(*row)
+
+
 def stage_rows(
     con: duckdb.DuckDBPyConnection,
     snap: Snapshot,
@@ -173,41 +295,50 @@ def stage_rows(
     now: datetime,
 ) -> Snapshot:
     """Stage one page inside the caller's transaction; returns the updated row."""
-    number = snap.pages + 1 if page_no is None else page_no
-    if not 1 <= number <= snap.pages + 1:
-        raise SnapshotStateError(
-            f"page {number} of snapshot {snap.snapshot_id} does not follow page {snap.pages}"
-        )
-    removed = 0
-    if number <= snap.pages:
-        # A page staged before (a retry after the commit): replace it and everything after.
-        deleted = first_row(
-            con.execute(
-                "DELETE FROM snapshot_staging WHERE snapshot_id = ? AND page_no >= ?",
-                [snap.snapshot_id, number],
-            )
-        )
-        removed = int(deleted[0]) if deleted else 0
-    con.register(_STAGE_VIEW, page.select(["user_id"]))
-    try:
-        con.execute(
-            f"""INSERT INTO snapshot_staging
-                SELECT ?, ?, CAST(user_id AS BIGINT) FROM {_STAGE_VIEW}""",
-            [snap.snapshot_id, number],
-        )
-    finally:
-        con.unregister(_STAGE_VIEW)
-    if page.num_columns > 1:
-        upsert_users(con, page, now)
-    row = first_row(
-        con.execute(
-            f"""UPDATE snapshots SET next_token = ?, pages = ?, users_seen = users_seen - ? + ?
-                WHERE snapshot_id = ? RETURNING {_COLUMNS}""",
-            [next_token, number, removed, page.num_rows, snap.snapshot_id],
-        )
-    )
-    assert row is not None
-    return Snapshot(*row)
+    return stage_batch(con, snap, [(page_no, page, next_token)], now)
+
+
+def _fold_spooled(
+    db: DbPath, con: duckdb.DuckDBPyConnection, snap: Snapshot, now: datetime
+) -> Snapshot:
+    """Stage the pages spooled on disk after the checkpoint (the caller removes the files
+    once its transaction has committed)."""
+    if snap.status not in ("running", "partial"):
+        return snap
+    spooled = [
+        (p.page_no, p.users, p.next_token) for p in spool.pending(db, snap.snapshot_id, snap.pages)
+    ]
+    return stage_batch(con, snap, spooled, now)
+
+
+def spool_page(
+    db: DbPath,
+    snapshot_id: int,
+    page_no: int,
+    page_users: pa.Table | pa.Array | Sequence[int],
+    next_token: str | None,
+) -> None:
+    """Keep one fetched page on disk until `fold()`; no database work (about 0.5 ms).
+
+    The page survives the process: if it dies before the fold, the next `start_or_resume`
+    folds the page and resumes after it.
+
+    Args:
+        page_no: 1-based number of this page, continuing the checkpoint and the pages
+            spooled since; spooling a number again replaces that page.
+    """
+    spool.write_page(db, snapshot_id, page_no, _ids_table(page_users), next_token)
+
+
+def fold(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> Checkpoint:
+    """Stage the spooled pages of a snapshot in one transaction; returns the checkpoint."""
+    now = utc_now(now)
+    with transaction(db) as con:
+        snap = load(con, snapshot_id)
+        _require_running(snap, "stage a page of")
+        snap = _fold_spooled(db, con, snap, now)
+    spool.discard(db, snapshot_id, snap.pages)
+    return _checkpoint(snap)
 
 
 def stage_page(
@@ -219,7 +350,8 @@ def stage_page(
     page_no: int | None = None,
     now: datetime | None = None,
 ) -> Checkpoint:
-    """Stage one fetched page and checkpoint the token after it, in one transaction.
+    """Stage one fetched page and checkpoint the token after it, in one transaction
+    (pages spooled before it are staged first).
 
     Args:
         page_users: the page as Arrow (columns of `users`, any subset holding `user_id`;
@@ -234,28 +366,10 @@ def stage_page(
     with transaction(db) as con:
         snap = load(con, snapshot_id)
         _require_running(snap, "stage a page of")
-        return _checkpoint(stage_rows(con, snap, page, next_token, page_no, now))
-
-
-def stage_pages(
-    db: DbPath,
-    snapshot_id: int,
-    pages: Sequence[tuple[pa.Table | pa.Array | Sequence[int], str | None]],
-    *,
-    now: datetime | None = None,
-) -> Checkpoint:
-    """Stage several fetched pages, each `(users, next_token)`, in one transaction.
-
-    Same effect as calling `stage_page` for each in order, for a caller that already holds
-    more than one page: the attach, commit and detach (about 6 ms) are paid once.
-    """
-    now = utc_now(now)
-    with transaction(db) as con:
-        snap = load(con, snapshot_id)
-        _require_running(snap, "stage a page of")
-        for users, next_token in pages:
-            snap = stage_rows(con, snap, _ids_table(users), next_token, None, now)
-        return _checkpoint(snap)
+        snap = _fold_spooled(db, con, snap, now)
+        snap = stage_rows(con, snap, page, next_token, page_no, now)
+    spool.discard(db, snapshot_id)
+    return _checkpoint(snap)
 
 
 def restart(db: DbPath, snapshot_id: int) -> Checkpoint:
@@ -271,7 +385,9 @@ def restart(db: DbPath, snapshot_id: int) -> Checkpoint:
                WHERE snapshot_id = ?""",
             [snapshot_id],
         )
-        return _checkpoint(load(con, snapshot_id))
+        fresh = _checkpoint(load(con, snapshot_id))
+    spool.discard(db, snapshot_id)
+    return fresh
 
 
 def _short(error: str) -> str:
@@ -280,7 +396,8 @@ def _short(error: str) -> str:
 
 
 def mark_partial(db: DbPath, snapshot_id: int, error: str, *, now: datetime | None = None) -> None:
-    """Mark a snapshot that could not finish `partial`; staged pages stay for a resume.
+    """Mark a snapshot that could not finish `partial`; staged pages stay for a resume
+    (spooled ones are staged first, so the checkpoint is the last page fetched).
 
     Edges and events are not touched.
     """
@@ -289,11 +406,13 @@ def mark_partial(db: DbPath, snapshot_id: int, error: str, *, now: datetime | No
         snap = load(con, snapshot_id)
         if snap.status == "complete":
             raise SnapshotStateError(f"snapshot {snapshot_id} is complete; it cannot be partial")
+        snap = _fold_spooled(db, con, snap, now)
         con.execute(
             "UPDATE snapshots SET status = 'partial', error = ?, finished_at = ? "
             "WHERE snapshot_id = ?",
             [_short(error), now, snapshot_id],
         )
+    spool.discard(db, snapshot_id, snap.pages)
 
 
 def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | None = None) -> None:
@@ -307,12 +426,14 @@ def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | Non
         if snap.status == "complete":
             raise SnapshotStateError(f"snapshot {snapshot_id} is complete; it cannot fail")
         _abandon(con, snapshot_id, _short(error), now)
+    spool.discard(db, snapshot_id)
 
 
 def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> SnapshotDiff:
     """Apply a finished snapshot to the edge history in one transaction and mark it complete.
 
-    Full mode: staged ids are diffed against the open edges; lost edges are closed, gained
+    Pages still spooled are staged first. Full mode: staged ids are diffed against the
+    open edges; lost edges are closed, gained
     ones opened, both recorded as events (none for the baseline). Head mode records gains
     only. Calling it again on a complete snapshot returns the same diff and changes nothing.
 
@@ -326,8 +447,11 @@ def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> Sn
         if snap.status == "complete":
             return edges.recorded_diff(con, snap)
         _require_running(snap, "complete")
+        snap = _fold_spooled(db, con, snap, now)
         if snap.mode == "full" and snap.next_token is not None:
             raise SnapshotStateError(
                 f"snapshot {snapshot_id} has pages left (next token saved); fetch them first"
             )
-        return edges.apply_staged(con, snap, now)
+        diff = edges.apply_staged(con, snap, now)
+    spool.discard(db, snapshot_id)
+    return diff

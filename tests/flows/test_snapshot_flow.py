@@ -77,13 +77,44 @@ def test_head_mode_records_only_new_followers(live_factory) -> None:  # type: ig
     before = set(live.emulator.truth_followers(account_id))
     live.emulator.churn_now(account_id, gained=1500, lost=40)
     new_followers = set(live.emulator.truth_followers(account_id)) - before
+    start = live.emulator.traffic.total
     (outcome,) = snapshot_followers(
         SnapshotParams(accounts=["ff_demo"], lists="followers", mode="head")
     )
     assert set(outcome.gained_ids) == new_followers
     assert outcome.lost_ids == []
-    # 1,500 new followers need two pages of 1,000; the second meets known followers.
+    # 1,500 new followers need two pages of 1,000; the second meets known followers, and
+    # nothing is requested ahead of it.
     assert outcome.requests == 2
+    assert len(follower_requests(live, account_id, start)) == 2
+
+
+def follower_requests(live, account_id: int, since: int) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """Pagination tokens of the followers requests X answered, in order."""
+    _, records = live.emulator.traffic.since(since)
+    path = f"/2/users/{account_id}/followers"
+    return [r.token for r in records if r.path == path]
+
+
+def test_each_page_is_requested_once_even_when_sent_ahead(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    account_id = live.account_id("ff_demo")
+    pages = -(-len(live.emulator.truth_followers(account_id)) // 1000)
+    assert pages >= 3
+    start = live.emulator.traffic.total
+    (outcome,) = snapshot_followers(SnapshotParams(accounts=["ff_demo"], lists="followers"))
+    tokens = follower_requests(live, account_id, start)
+    assert outcome.status == "complete" and outcome.requests == pages
+    assert len(tokens) == len(set(tokens)) == pages
+
+
+def test_no_request_is_sent_ahead_past_the_read_cap(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    account_id = live.account_id("ff_demo")
+    start = live.emulator.traffic.total
+    with pytest.raises(SnapshotFailed, match="read cap"):
+        snapshot_followers(SnapshotParams(accounts=["ff_demo"], lists="followers", max_reads=2000))
+    assert len(follower_requests(live, account_id, start)) == 2
 
 
 def test_bad_parameters_are_rejected_before_any_call() -> None:

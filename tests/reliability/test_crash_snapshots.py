@@ -46,6 +46,12 @@ def refetches(pages: list[dict[str, Any]]) -> int:
 def completed(world: World, account_id: int) -> int:
     if not world.db_path.exists():
         return 0
+    # A run killed between creating the file and migrating it leaves it without tables.
+    tables = query(
+        world.db_path, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'snapshots'"
+    )
+    if tables[0][0] == 0:
+        return 0
     rows = query(
         world.db_path,
         "SELECT count(*) FROM snapshots WHERE account_id = ? AND status = 'complete'",

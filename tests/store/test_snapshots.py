@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from followflow.store import events, history, snapshots
+from followflow.store import events, history, snapshots, spool
 from followflow.store.connection import connect
 from followflow.store.errors import SnapshotNotFound, SnapshotStateError
 from tests.store.helpers import at, full_snapshot, profiles
@@ -244,11 +244,59 @@ def test_lost_reasons_are_recorded(tmp_path: Path) -> None:
         events.record_lost_reasons(db, diff.snapshot_id, {1: "vanished"})
 
 
-def test_stage_pages_is_stage_page_in_one_go(tmp_path: Path) -> None:
+def test_spooled_pages_are_staged_by_one_fold(tmp_path: Path) -> None:
     db = tmp_path / "ff.duckdb"
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
-    after = snapshots.stage_pages(
-        db, cp.snapshot_id, [(profiles([5, 4]), "t1"), ([3, 2], "t2"), ([1], None)], now=at(1)
-    )
-    assert (after.pages_done, after.users_seen, after.next_token) == (3, 5, None)
+    snapshots.spool_page(db, cp.snapshot_id, 1, profiles([5, 4]), "t1")
+    snapshots.spool_page(db, cp.snapshot_id, 2, [3, 2], "t2")
+    assert snapshots.checkpoint(db, cp.snapshot_id).pages_done == 0
+    after = snapshots.fold(db, cp.snapshot_id, now=at(1))
+    assert (after.pages_done, after.users_seen, after.next_token) == (2, 4, "t2")
+    assert list(spool.pending(db, cp.snapshot_id, 0)) == []
+    snapshots.spool_page(db, cp.snapshot_id, 3, [1], None)
+    # complete() stages what is still spooled.
     assert snapshots.complete(db, cp.snapshot_id, now=at(2)).count == 5
+    assert spool.spooled_snapshots(db) == []
+    with connect(db) as con:
+        names = con.execute("SELECT user_id, name FROM users ORDER BY user_id").fetchall()
+    assert names == [(4, "N"), (5, "N")]
+
+
+def test_pages_spooled_by_a_killed_run_are_resumed_after(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.stage_page(db, cp.snapshot_id, [9, 8], "t1", now=at(1))
+    # The run spooled pages 2 and 3 and died before folding them; page 5 follows a gap.
+    snapshots.spool_page(db, cp.snapshot_id, 2, [7, 6], "t2")
+    snapshots.spool_page(db, cp.snapshot_id, 3, [5], "t3")
+    snapshots.spool_page(db, cp.snapshot_id, 5, [1], None)
+    resumed = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(2))
+    assert resumed.resumed and resumed.snapshot_id == cp.snapshot_id
+    assert (resumed.pages_done, resumed.users_seen, resumed.next_token) == (3, 5, "t3")
+    assert list(spool.pending(db, cp.snapshot_id, 3)) == []
+
+
+def test_an_unreadable_spooled_page_is_fetched_again(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.spool_page(db, cp.snapshot_id, 1, [9, 8], "t1")
+    snapshots.spool_page(db, cp.snapshot_id, 2, [7], "t2")
+    page_two = spool.spool_root(db) / str(cp.snapshot_id) / "page-0000002.arrow"
+    page_two.write_bytes(b"torn")
+    resumed = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(1))
+    assert (resumed.pages_done, resumed.next_token) == (1, "t1")
+
+
+def test_partial_and_failed_snapshots_leave_no_spool_behind(tmp_path: Path) -> None:
+    db = tmp_path / "ff.duckdb"
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
+    snapshots.spool_page(db, cp.snapshot_id, 1, [9, 8], "t1")
+    snapshots.mark_partial(db, cp.snapshot_id, "faults past the retries", now=at(1))
+    partial = snapshots.get_snapshot(db, cp.snapshot_id)
+    assert (partial.status, partial.pages, partial.next_token) == ("partial", 1, "t1")
+    assert spool.spooled_snapshots(db) in ([], [cp.snapshot_id])
+    assert list(spool.pending(db, cp.snapshot_id, 1)) == []
+    again = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(2))
+    snapshots.spool_page(db, again.snapshot_id, 2, [7], "t2")
+    snapshots.mark_failed(db, again.snapshot_id, "account suspended", now=at(3))
+    assert spool.spooled_snapshots(db) == []

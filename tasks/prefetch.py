@@ -1,0 +1,51 @@
+"""The request for a listing's next page, sent while the current page is still processed.
+
+A page task spends about 5 ms waiting for X and about as long again in Prefect's own
+bookkeeping; sending the next request as soon as the current page is safe on disk lets the
+two overlap (measured: 31 -> see BENCHMARKS.md). The next page task then takes the
+response waiting for it instead of sending its own request, so it still owns the page:
+its retries re-send the request, and its failure is the page's failure.
+
+Only a page that is already spooled starts the next request, so a crash still loses at
+most one fetched page. Head reads do not prefetch: they stop at the first known follower,
+and a request sent ahead would be a read paid for and thrown away.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from followflow.xapi.models import Kind, Page
+
+Key = tuple[Kind, int, str, int]
+
+# One request ahead per listing; the flow reads at most this many listings at once.
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="prefetch")
+_ahead: dict[Key, Future[Page]] = {}
+_guard = threading.Lock()
+
+
+def start(
+    kind: Kind, account_id: int, token: str, page_size: int, fetch: Callable[[], Page]
+) -> None:
+    """Send the request for the page at `token` now; `take` collects the response."""
+    future = _pool.submit(fetch)
+    with _guard:
+        _ahead[(kind, account_id, token, page_size)] = future
+
+
+def take(kind: Kind, account_id: int, token: str | None, page_size: int) -> Future[Page] | None:
+    """The request already sent for the page at `token`, if any (each is taken once)."""
+    if token is None:
+        return None
+    with _guard:
+        return _ahead.pop((kind, account_id, token, page_size), None)
+
+
+def drop(kind: Kind, account_id: int) -> None:
+    """Forget the requests sent ahead for a listing that has ended."""
+    with _guard:
+        for key in [k for k in _ahead if k[:2] == (kind, account_id)]:
+            del _ahead[key]
