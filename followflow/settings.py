@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         le=3600,
         description="How long to keep retrying when another process holds the DuckDB file.",
     )
+    db_memory_mb: int = Field(
+        default=256,
+        ge=64,
+        le=1_048_576,
+        description=(
+            "DuckDB's memory limit in each followflow process, in MB; work beyond it spills "
+            "to the system's temporary folder."
+        ),
+    )
 
     # --- requests, retries, waits --------------------------------------------------------
     page_size: int = Field(

@@ -2,9 +2,9 @@
 
 A page task spends about 5 ms waiting for X and about as long again in Prefect's own
 bookkeeping; sending the next request as soon as the current page is safe on disk lets the
-two overlap (measured: 31 -> see BENCHMARKS.md). The next page task then takes the
-response waiting for it instead of sending its own request, so it still owns the page:
-its retries re-send the request, and its failure is the page's failure.
+two overlap. The next page task then takes the response waiting for it instead of sending
+its own request, so it still owns the page: its retries re-send the request, and its
+failure is the page's failure.
 
 Only a page that is already spooled starts the next request, so a crash still loses at
 most one fetched page. Head reads do not prefetch: they stop at the first known follower,
@@ -21,8 +21,9 @@ from followflow.xapi.models import Kind, Page
 
 Key = tuple[Kind, int, str, int]
 
-# One request ahead per listing; the flow reads at most this many listings at once.
-_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="prefetch")
+# One request ahead per listing, and as many listings as the snapshot flow runs at once
+# (flows/snapshot_followers.py: MAX_LISTINGS); threads start only when needed.
+_pool = ThreadPoolExecutor(max_workers=200, thread_name_prefix="prefetch")
 _ahead: dict[Key, Future[Page]] = {}
 _guard = threading.Lock()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from followflow.store.errors import DatabaseLocked, DatabaseUnreadable, DatabaseUnwritable
 from followflow.store.migrations import apply_migrations
@@ -70,9 +72,28 @@ def _the_hub() -> duckdb.DuckDBPyConnection:
     global _hub
     with _hub_lock:
         if _hub is None:
+            from followflow.settings import get_settings
+
             _hub = duckdb.connect(":memory:")
             _hub.execute("SET GLOBAL TimeZone = 'UTC'")
+            # DuckDB's default limit is 80% of RAM, and memory it has used stays with the
+            # process: upserting 1,000,000 profiles took a snapshot's peak from ~400 to
+            # ~450 MB. Within the limit, larger work spills to disk instead.
+            _hub.execute(f"SET GLOBAL memory_limit = '{get_settings().db_memory_mb}MB'")
+            spill = Path(tempfile.gettempdir()) / "followflow-duckdb"
+            _hub.execute(f"SET GLOBAL temp_directory = {_sql_string(str(spill))}")
+            _use_jemalloc_for_arrow()
         return _hub
+
+
+def _use_jemalloc_for_arrow() -> None:
+    """Arrow's default allocator (mimalloc) kept ~50 MB more of a long snapshot's freed
+    pages than jemalloc did (measured on 1,000,000 followers); builds without jemalloc
+    keep the default."""
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:
+        pass
 
 
 def _attachment(path: Path) -> _Attachment:

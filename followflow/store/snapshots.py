@@ -2,12 +2,16 @@
 
 A snapshot reads one list (followers or following) of one account, page by page. A page
 is kept on disk the moment it arrives (`spool_page`, see spool.py) and staged with the
-pages after it in one transaction (`fold`): its ids appended to `snapshot_staging`, its
-profiles upserted into `users`, the checkpoint (next token, pages, users seen) moved on.
-So a crash loses at most the page in flight, and the next run resumes after the last page
-fetched. Only `complete()` touches the follow edges, in one transaction; a partial or
-failed snapshot changes nothing and records no events, so a failed run can never report
-mass unfollows.
+pages after it in one transaction (`fold`): its ids appended to `snapshot_staging`, the
+checkpoint (next token, pages, users seen) moved on. So a crash loses at most the page in
+flight, and the next run resumes after the last page fetched. Only `complete()` touches
+the follow edges, in one transaction; a partial or failed snapshot changes nothing and
+records no events, so a failed run can never report mass unfollows.
+
+The profiles of spooled pages reach `users` when the snapshot completes, from the page
+files, a few pages per transaction. Upserting them at every fold made DuckDB rewrite the
+growing `users` table and its index each time (measured on 1,000,000 followers: 22.5 s
+and 545 MB for the snapshot, against 14.6 s and 301 MB without).
 """
 
 from __future__ import annotations
@@ -121,12 +125,12 @@ def start_or_resume(
     checkpoint = _start_or_resume(
         db, account_id, kind_, mode_, expected_count, resume, max_age, now
     )
-    _sweep_spool(db, keep=checkpoint.snapshot_id, folded_through=checkpoint.pages_done)
+    _sweep_spool(db)
     return checkpoint
 
 
-def _sweep_spool(db: DbPath, *, keep: int, folded_through: int) -> None:
-    """Remove spooled pages that are staged already or belong to no open snapshot."""
+def _sweep_spool(db: DbPath) -> None:
+    """Remove the spooled pages of snapshots that are no longer open."""
     with connect(db) as con:
         open_ids = {
             int(row[0])
@@ -135,9 +139,7 @@ def _sweep_spool(db: DbPath, *, keep: int, folded_through: int) -> None:
             ).fetchall()
         }
     for snapshot_id in spool.spooled_snapshots(db):
-        if snapshot_id == keep:
-            spool.discard(db, snapshot_id, folded_through)
-        elif snapshot_id not in open_ids:
+        if snapshot_id not in open_ids:
             spool.discard(db, snapshot_id)
 
 
@@ -222,9 +224,12 @@ def stage_batch(
     snap: Snapshot,
     pages: Sequence[tuple[int | None, pa.Table, str | None]],
     now: datetime,
+    *,
+    with_profiles: bool = True,
 ) -> Snapshot:
     """Stage consecutive pages, each `(page_no, users, next_token)`, in the caller's
-    transaction: one append for all their ids and one upsert per run of profiles.
+    transaction: one append for all their ids and (`with_profiles`) one upsert per run of
+    profiles.
 
     A page numbered at or before the checkpoint replaces that page and every page after
     it (a retry after a commit whose report was lost); None means the page after.
@@ -274,7 +279,8 @@ def stage_batch(
         )
     finally:
         con.unregister(_STAGE_VIEW)
-    _upsert_profiles(con, tables, now)
+    if with_profiles:
+        _upsert_profiles(con, tables, now)
     row = first_row(
         con.execute(
             f"""UPDATE snapshots SET next_token = ?, pages = ?, users_seen = users_seen - ? + ?
@@ -301,14 +307,43 @@ def stage_rows(
 def _fold_spooled(
     db: DbPath, con: duckdb.DuckDBPyConnection, snap: Snapshot, now: datetime
 ) -> Snapshot:
-    """Stage the pages spooled on disk after the checkpoint (the caller removes the files
-    once its transaction has committed)."""
+    """Stage the ids of the pages spooled on disk after the checkpoint (their files stay
+    for `complete()`, which upserts their profiles)."""
     if snap.status not in ("running", "partial"):
         return snap
     spooled = [
         (p.page_no, p.users, p.next_token) for p in spool.pending(db, snap.snapshot_id, snap.pages)
     ]
-    return stage_batch(con, snap, spooled, now)
+    return stage_batch(con, snap, spooled, now, with_profiles=False)
+
+
+# Pages of profiles per transaction when a snapshot completes: DuckDB holds a transaction's
+# new rows in memory until it commits (measured: 50 pages peak at 265 MB, 100 at 345 MB).
+PROFILE_PAGES_PER_TRANSACTION = 50
+
+
+def _upsert_spooled_profiles(db: DbPath, snapshot_id: int) -> None:
+    """Upsert the profiles of every page spooled for a snapshot, a few pages at a time.
+
+    One attachment serves all the transactions, so the file is checkpointed once, not
+    after each. A crash in between leaves some profiles newer than others, never wrong.
+    Each page carries its fetch time as `updated_at`.
+    """
+
+    def upsert(batch: list[pa.Table]) -> None:
+        with transaction(db) as con:
+            _upsert_profiles(con, batch, utc_now(None))
+
+    with connect(db):
+        batch: list[pa.Table] = []
+        for page in spool.readable(db, snapshot_id):
+            if page.users.num_columns > 1:
+                batch.append(page.users)
+            if len(batch) == PROFILE_PAGES_PER_TRANSACTION:
+                upsert(batch)
+                batch = []
+        if batch:
+            upsert(batch)
 
 
 def spool_page(
@@ -337,7 +372,6 @@ def fold(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> Checkp
         snap = load(con, snapshot_id)
         _require_running(snap, "stage a page of")
         snap = _fold_spooled(db, con, snap, now)
-    spool.discard(db, snapshot_id, snap.pages)
     return _checkpoint(snap)
 
 
@@ -368,7 +402,6 @@ def stage_page(
         _require_running(snap, "stage a page of")
         snap = _fold_spooled(db, con, snap, now)
         snap = stage_rows(con, snap, page, next_token, page_no, now)
-    spool.discard(db, snapshot_id)
     return _checkpoint(snap)
 
 
@@ -412,7 +445,6 @@ def mark_partial(db: DbPath, snapshot_id: int, error: str, *, now: datetime | No
             "WHERE snapshot_id = ?",
             [_short(error), now, snapshot_id],
         )
-    spool.discard(db, snapshot_id, snap.pages)
 
 
 def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | None = None) -> None:
@@ -432,16 +464,19 @@ def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | Non
 def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> SnapshotDiff:
     """Apply a finished snapshot to the edge history in one transaction and mark it complete.
 
-    Pages still spooled are staged first. Full mode: staged ids are diffed against the
-    open edges; lost edges are closed, gained
-    ones opened, both recorded as events (none for the baseline). Head mode records gains
-    only. Calling it again on a complete snapshot returns the same diff and changes nothing.
+    The profiles of spooled pages are upserted into `users` first, and pages not yet
+    staged are staged. Full mode: staged ids are diffed against the open edges; lost
+    edges are closed, gained ones opened, both recorded as events (none for the
+    baseline). Head mode records gains only. Calling it again on a complete snapshot
+    returns the same diff and changes nothing.
 
     Raises:
         SnapshotStateError: the snapshot is not running, or a full snapshot still has a
             next token (its last page was never staged).
     """
     now = utc_now(now)
+    if spool.readable_count(db, snapshot_id):
+        _upsert_spooled_profiles(db, snapshot_id)
     with transaction(db) as con:
         snap = load(con, snapshot_id)
         if snap.status == "complete":

@@ -1,17 +1,18 @@
-"""Fetched pages on disk, between their arrival and their fold into DuckDB.
+"""Fetched pages on disk, from their arrival until their snapshot ends.
 
 A DuckDB transaction per page costs about 20 ms (the attach, the commit, and the checkpoint
 at detach), more than fetching the page; a listing of 1,000,000 followers would spend most
-of its time there. So a page is first written to its own Arrow file (about 0.5 ms) and
-folded into `snapshot_staging` with the pages after it, about once a second, in one
-transaction. The file is the page's checkpoint: a process killed before the fold leaves
-it behind, and the next run folds it before it fetches anything, so a crash still costs
-at most the page in flight.
+of its time there. So a page is first written to its own Arrow file (under 1 ms), and its
+ids are staged in `snapshot_staging` with the pages after it, about once a second, in one
+transaction. The file is the page's checkpoint: a process killed before that leaves it
+behind, and the next run stages it before it fetches anything, so a crash still costs at
+most the page in flight. The files stay until the snapshot completes, which upserts their
+profiles into `users`, or is abandoned.
 
 Files live in `<db>.pages/<snapshot_id>/page-<n>.arrow`, next to the database. Each is
 written under a temporary name and renamed, so a file that exists is whole; one that
-cannot be read all the same (a power cut before the data reached the disk) ends the
-pages that can be used, and the run fetches again from there.
+cannot be read all the same (a power cut before the data reached the disk) ends the pages
+that can be staged, and the run fetches again from there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import pyarrow.ipc as ipc
 from followflow.store.errors import DatabaseUnwritable
 
 _TOKEN_KEY = b"next_token"
+# lz4 halves the files (~110 KB for 1,000 profiles) for ~0.3 ms a page.
+_WRITE_OPTIONS = ipc.IpcWriteOptions(compression=None)
 _PREFIX, _SUFFIX = "page-", ".arrow"
 
 
@@ -72,7 +75,10 @@ def write_page(
     table = users.replace_schema_metadata(metadata)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with pa.OSFile(str(partial), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        with (
+            pa.OSFile(str(partial), "wb") as sink,
+            ipc.new_file(sink, table.schema, options=_WRITE_OPTIONS) as writer,
+        ):
             writer.write_table(table)
         os.replace(partial, final)
     except OSError as error:
@@ -119,15 +125,22 @@ def pending(db: str | os.PathLike[str], snapshot_id: int, after_page: int) -> It
         expected += 1
 
 
-def discard(db: str | os.PathLike[str], snapshot_id: int, through_page: int | None = None) -> None:
-    """Remove the spooled pages of a snapshot up to `through_page` (None: all of them)."""
-    folder = _folder(db, snapshot_id)
-    if through_page is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for page_no, path in _numbered(folder):
-        if page_no <= through_page:
-            path.unlink(missing_ok=True)
+def readable(db: str | os.PathLike[str], snapshot_id: int) -> Iterator[SpooledPage]:
+    """Every spooled page of a snapshot that can be read, in page order."""
+    for page_no, path in _numbered(_folder(db, snapshot_id)):
+        page = _read(path, page_no)
+        if page is not None:
+            yield page
+
+
+def readable_count(db: str | os.PathLike[str], snapshot_id: int) -> int:
+    """How many page files a snapshot has spooled (without reading them)."""
+    return len(_numbered(_folder(db, snapshot_id)))
+
+
+def discard(db: str | os.PathLike[str], snapshot_id: int) -> None:
+    """Remove every spooled page of a snapshot."""
+    shutil.rmtree(_folder(db, snapshot_id), ignore_errors=True)
 
 
 def spooled_snapshots(db: str | os.PathLike[str]) -> list[int]:

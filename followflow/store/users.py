@@ -6,6 +6,7 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # Column -> DuckDB type, in table order; `state` and `updated_at` are set by the store.
 PROFILE_COLUMNS: dict[str, str] = {
@@ -43,6 +44,8 @@ def upsert_users(con: duckdb.DuckDBPyConnection, table: pa.Table, now: datetime)
     """Insert or update the profiles in `table` with one statement (columns absent are kept).
 
     Users without a `state` column are marked 'active': X listed them, so they exist.
+    `updated_at` is the table's own column when it has one (when the page was fetched),
+    else `now`.
     """
     if table.num_rows == 0:
         return
@@ -52,18 +55,27 @@ def upsert_users(con: duckdb.DuckDBPyConnection, table: pa.Table, now: datetime)
     if "state" not in columns:
         selected.append("'active' AS state")
         targets.append("state")
+    params: list[object] = []
+    if "updated_at" in table.column_names:
+        selected.append('CAST("updated_at" AS TIMESTAMPTZ) AS "updated_at"')
+    else:
+        selected.append("?::TIMESTAMPTZ AS updated_at")
+        params.append(now)
     targets.append("updated_at")
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in targets if c != "user_id")
+    # ON CONFLICT DO UPDATE refuses a key twice in one statement, and an X page can repeat
+    # a user when the list shifts under the paginator. DISTINCT ON hashes every column of
+    # every row, so only a batch that repeats a user pays for it.
+    ids = table.column("user_id")
+    distinct = "DISTINCT ON (user_id)" if pc.count_distinct(ids).as_py() < len(ids) else ""
     con.register(_VIEW, table)
     try:
-        # DISTINCT ON: ON CONFLICT DO UPDATE refuses a key twice in one statement, and an
-        # X page can repeat a user when the list shifts under the paginator.
         con.execute(
             f"""INSERT INTO users ({", ".join(f'"{c}"' for c in targets)})
-                SELECT DISTINCT ON (user_id) *, ?::TIMESTAMPTZ
+                SELECT {distinct} *
                 FROM (SELECT {", ".join(selected)} FROM {_VIEW})
                 ON CONFLICT (user_id) DO UPDATE SET {updates}""",
-            [now],
+            params,
         )
     finally:
         con.unregister(_VIEW)

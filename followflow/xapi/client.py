@@ -220,16 +220,20 @@ class XClient:
         if pagination_token is not None:
             params["pagination_token"] = pagination_token
         path = f"/2/users/{user_id}/{kind}"
-        body = self._send("GET", path, params=params)
-        if "data" not in body and body.get("errors"):
-            raise error_for_user_problem(Problem.from_dict(body["errors"][0]), f"GET {path}")
-        return Page.from_body(
-            body,
-            kind=kind,
-            account_id=user_id,
-            pagination_token=pagination_token,
-            fetched_at=datetime.fromtimestamp(self._clock(), UTC),
-        )
+
+        def parse(content: bytes) -> Page:
+            return Page.from_json(
+                content,
+                kind=kind,
+                account_id=user_id,
+                pagination_token=pagination_token,
+                fetched_at=datetime.fromtimestamp(self._clock(), UTC),
+            )
+
+        page: Page = self._send("GET", path, params=params, parse=parse)
+        if page.table.num_rows == 0 and page.errors:
+            raise error_for_user_problem(page.errors[0], f"GET {path}")
+        return page
 
     def iter_pages(
         self,
@@ -323,8 +327,10 @@ class XClient:
         *,
         params: dict[str, str | int] | dict[str, str] | None = None,
         json: object = None,
-    ) -> dict[str, Any]:
-        """Send with bounded retries and rate-limit waits; the decoded 2xx JSON body."""
+        parse: Callable[[bytes], Any] | None = None,
+    ) -> Any:
+        """Send with bounded retries and rate-limit waits; the 2xx JSON body, decoded to a
+        dict or by `parse` (which raises ValueError for a body that is not whole)."""
         bucket = Bucket(group_for(method, path), self.principal)
         where = f"{method} {path}"
         content = None if json is None else orjson.dumps(json)
@@ -338,6 +344,8 @@ class XClient:
                 response = self._http.request(
                     method, path, params=params, content=content, headers=headers
                 )
+                if parse is not None and response.is_success:
+                    return self._parsed(parse, response, bucket)
                 body = self._decode(response)
             except RETRY_EXCEPTIONS as exc:
                 failures += 1
@@ -389,6 +397,16 @@ class XClient:
                 continue
             raise error_for_status(status, body, where)
         raise XAPIError(f"{where}: gave up after {failures} failures and {window_waits} waits")
+
+    def _parsed(
+        self, parse: Callable[[bytes], Any], response: httpx.Response, bucket: Bucket
+    ) -> Any:
+        self.rate_limits.update(bucket, response.headers)
+        try:
+            return parse(response.content)
+        except ValueError:
+            # A 2xx body that does not parse was cut short: retry like a reset.
+            raise httpx.RemoteProtocolError("truncated JSON body") from None
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:

@@ -252,9 +252,11 @@ def test_spooled_pages_are_staged_by_one_fold(tmp_path: Path) -> None:
     assert snapshots.checkpoint(db, cp.snapshot_id).pages_done == 0
     after = snapshots.fold(db, cp.snapshot_id, now=at(1))
     assert (after.pages_done, after.users_seen, after.next_token) == (2, 4, "t2")
-    assert list(spool.pending(db, cp.snapshot_id, 0)) == []
+    assert list(spool.pending(db, cp.snapshot_id, 2)) == []
     snapshots.spool_page(db, cp.snapshot_id, 3, [1], None)
-    # complete() stages what is still spooled.
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM users").fetchall() == [(0,)]
+    # complete() stages what is still spooled and upserts the profiles of every page.
     assert snapshots.complete(db, cp.snapshot_id, now=at(2)).count == 5
     assert spool.spooled_snapshots(db) == []
     with connect(db) as con:
