@@ -195,6 +195,16 @@ def m006_budget_state(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(BUDGET_STATE_DDL)
 
 
+@migration
+def m007_users_without_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild `users` without its primary-key index (see users.py for why)."""
+    unkeyed = USERS_DDL.replace("user_id BIGINT PRIMARY KEY", "user_id BIGINT NOT NULL")
+    con.execute(unkeyed.replace("CREATE TABLE users", "CREATE TABLE users_unkeyed"))
+    con.execute("INSERT INTO users_unkeyed SELECT * FROM users")
+    con.execute("DROP TABLE users")
+    con.execute("ALTER TABLE users_unkeyed RENAME TO users")
+
+
 def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the migrations recorded in this database, in the order applied."""
     con.execute(SCHEMA_MIGRATIONS_DDL)

@@ -73,8 +73,8 @@ def test_campaign_survives_sigkill_three_times(world_factory) -> None:  # type: 
 
 
 @pytest.mark.slow
-def test_campaign_survives_sigkill_twenty_times(world_factory) -> None:  # type: ignore[no-untyped-def]
+def test_campaign_survives_sigkill_fifty_times(world_factory) -> None:  # type: ignore[no-untyped-def]
     world = world_factory(limits=False)
-    points = crash_campaigns(world, kills=20, seed=20)
+    points = crash_campaigns(world, kills=50, seed=20)
     sent = audit(world)
     print("campaign crashes:", points, "follows sent:", sent)

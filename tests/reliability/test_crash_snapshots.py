@@ -137,10 +137,10 @@ def test_snapshot_survives_sigkill_three_times(world_factory) -> None:  # type: 
 
 
 @pytest.mark.slow
-def test_snapshot_of_250k_survives_sigkill_twenty_times(world_factory) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_of_250k_survives_sigkill_fifty_times(world_factory) -> None:  # type: ignore[no-untyped-def]
     world = world_factory(size="large", limits=False)
-    segments = crash_snapshots(world, "ff_250k", kills=20, seed=20, page_size=1000)
-    check(segments, 20)
+    segments = crash_snapshots(world, "ff_250k", kills=50, seed=20, page_size=1000)
+    check(segments, 50)
     assert_exact_and_unique(world, "ff_250k")
     print(
         "snapshot crashes:",

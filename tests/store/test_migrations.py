@@ -74,3 +74,29 @@ def test_an_older_database_gets_only_the_missing_migrations(tmp_path: Path) -> N
     finally:
         con.close()
     assert applied == [name for name, _ in MIGRATIONS[2:]]
+
+
+def test_users_keep_their_rows_when_their_index_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "keyed.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(SCHEMA_MIGRATIONS_DDL)
+        for name, fn in MIGRATIONS[:6]:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+        con.execute(
+            "INSERT INTO users (user_id, username, state, updated_at) "
+            "VALUES (7, 'seven', 'active', now())"
+        )
+        assert apply_migrations(con) == ["m007_users_without_index"]
+        rows = con.execute("SELECT user_id, username, state FROM users").fetchall()
+        keys = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() "
+            "WHERE table_name = 'users' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        followers = con.execute("SELECT count(*) FROM current_followers").fetchall()
+    finally:
+        con.close()
+    assert rows == [(7, "seven", "active")]
+    assert keys == [(0,)]
+    assert followers == [(0,)]  # the views still resolve `users`
