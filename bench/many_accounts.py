@@ -12,9 +12,7 @@ each has its own bucket:
 - followflow: one `snapshot-followers` run over all ten (FOLLOWFLOW_READ_WITH_USER_TOKENS=true,
   the tokens in a FileTokenStore, FOLLOWFLOW_CLIENT_ID), accounts read concurrently, given
   in the order ff_team0..9 and again largest first, and one run over ff_team9 alone: the
-  goal is all ten in the time of the largest + 5%. (Prefect's default thread pool has
-  min(32, cores + 4) workers, 6 here, and takes listings in the order given: a large
-  account given last starts late.)
+  goal is all ten in the time of the largest + 5%.
 - tweepy 4.17: a sequential loop over the same ten (`Client(bearer_token=<user token>,
   wait_on_rate_limit=True)` + `Paginator`), and ff_team9 alone.
 Times are each child's own wall time of the read (flow call / loop), medians of the runs.

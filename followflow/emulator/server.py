@@ -37,6 +37,13 @@ class _Server(ThreadingHTTPServer):
     emulator: Emulator
     stopping: threading.Event
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that goes away mid-request (killed, timed out) is routine here;
+        # anything else still gets the stdlib's traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

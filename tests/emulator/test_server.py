@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -210,3 +212,14 @@ def test_prefetched_pages_never_go_stale(
             token = page.json()["meta"].get("next_token")
     assert [int(i) for i in ids] == truth
     assert gained
+
+
+def test_a_client_that_resets_mid_request_leaves_no_traceback(emulator_server, capfd) -> None:  # type: ignore[no-untyped-def]
+    host, port = emulator_server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"GET /2/users/me HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        # Linger 0: close sends a reset, as a killed process's socket does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with httpx.Client(base_url=emulator_server.base_url) as client:
+        assert client.get("/2/users/me").status_code == 401  # still serving
+    assert "Traceback" not in capfd.readouterr().err
