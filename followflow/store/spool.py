@@ -17,6 +17,7 @@ that can be staged, and the run fetches again from there.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -139,8 +140,10 @@ def readable_count(db: str | os.PathLike[str], snapshot_id: int) -> int:
 
 
 def discard(db: str | os.PathLike[str], snapshot_id: int) -> None:
-    """Remove every spooled page of a snapshot."""
+    """Remove every spooled page of a snapshot (and the spool folder once it is empty)."""
     shutil.rmtree(_folder(db, snapshot_id), ignore_errors=True)
+    with contextlib.suppress(OSError):  # another snapshot still has pages, or it is gone
+        spool_root(db).rmdir()
 
 
 def spooled_snapshots(db: str | os.PathLike[str]) -> list[int]:

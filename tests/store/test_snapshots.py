@@ -259,6 +259,7 @@ def test_spooled_pages_are_staged_by_one_fold(tmp_path: Path) -> None:
     # complete() stages what is still spooled and upserts the profiles of every page.
     assert snapshots.complete(db, cp.snapshot_id, now=at(2)).count == 5
     assert spool.spooled_snapshots(db) == []
+    assert not spool.spool_root(db).exists()
     with connect(db) as con:
         names = con.execute("SELECT user_id, name FROM users ORDER BY user_id").fetchall()
     assert names == [(4, "N"), (5, "N")]
