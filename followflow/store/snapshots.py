@@ -131,16 +131,20 @@ def start_or_resume(
 
 
 def _sweep_spool(db: DbPath) -> None:
-    """Remove the spooled pages of snapshots that are no longer open."""
+    """Remove the spooled pages of snapshots that have ended (complete or failed).
+
+    Only ended snapshots: a folder whose snapshot this process has not seen may belong to
+    one another process started after the query.
+    """
     with connect(db) as con:
-        open_ids = {
+        ended = {
             int(row[0])
             for row in con.execute(
-                "SELECT snapshot_id FROM snapshots WHERE status IN ('running', 'partial')"
+                "SELECT snapshot_id FROM snapshots WHERE status IN ('complete', 'failed')"
             ).fetchall()
         }
     for snapshot_id in spool.spooled_snapshots(db):
-        if snapshot_id not in open_ids:
+        if snapshot_id in ended:
             spool.discard(db, snapshot_id)
 
 
