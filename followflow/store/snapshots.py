@@ -322,8 +322,10 @@ def _fold_spooled(
     return stage_batch(con, snap, spooled, now, with_profiles=False)
 
 
-# Pages of profiles per transaction when a snapshot completes: DuckDB holds a transaction's
-# new rows in memory until it commits (measured: 50 pages peak at 265 MB, 100 at 345 MB).
+# Pages of profiles per transaction, and per attachment of the file, when a snapshot
+# completes: DuckDB keeps a transaction's new rows in memory until it commits, and an
+# attached file's until a checkpoint. With these bounds a 1,000,000-follower snapshot peaked
+# at ~340 MB; one attachment for all of them, at ~400 MB (BENCHMARKS.md).
 PROFILE_PAGES_PER_TRANSACTION = 50
 PROFILE_PAGES_PER_ATTACH = 500
 
@@ -357,7 +359,8 @@ def spool_page(
     page_users: pa.Table | pa.Array | Sequence[int],
     next_token: str | None,
 ) -> None:
-    """Keep one fetched page on disk until `fold()`; no database work (about 0.5 ms).
+    """Keep one fetched page on disk; no database work (under 1 ms). The next `fold()`
+    stages its ids; the file stays until the snapshot ends, for its profiles.
 
     The page survives the process: if it dies before the fold, the next `start_or_resume`
     folds the page and resumes after it.
