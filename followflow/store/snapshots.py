@@ -482,7 +482,7 @@ def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> Sn
             next token (its last page was never staged).
     """
     now = utc_now(now)
-    if spool.readable_count(db, snapshot_id):
+    if spool.page_count(db, snapshot_id):
         _upsert_spooled_profiles(db, snapshot_id)
     with transaction(db) as con:
         snap = load(con, snapshot_id)

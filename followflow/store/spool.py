@@ -134,7 +134,7 @@ def readable(db: str | os.PathLike[str], snapshot_id: int) -> Iterator[SpooledPa
             yield page
 
 
-def readable_count(db: str | os.PathLike[str], snapshot_id: int) -> int:
+def page_count(db: str | os.PathLike[str], snapshot_id: int) -> int:
     """How many page files a snapshot has spooled (without reading them)."""
     return len(_numbered(_folder(db, snapshot_id)))
 
