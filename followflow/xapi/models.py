@@ -282,30 +282,7 @@ def _arrow_page(content: bytes, updated_at: datetime) -> tuple[pa.Table, dict[st
         if body.num_rows != 1:
             return None
         users = pa.concat_arrays([chunk.flatten() for chunk in body.column("data").chunks])
-        metrics = users.field("public_metrics")
-        images = users.field("profile_image_url")
-        n = len(users)
-        columns = [
-            users.field("id").cast(pa.int64()),
-            users.field("username"),
-            users.field("name"),
-            users.field("created_at").cast(_TS),
-            users.field("description"),
-            users.field("location"),
-            users.field("url"),
-            users.field("protected"),
-            users.field("verified"),
-            users.field("verified_type"),
-            images,
-            pc.match_substring(images, _DEFAULT_IMAGE_MARK),
-            metrics.field("followers_count"),
-            metrics.field("following_count"),
-            pc.coalesce(metrics.field("tweet_count"), metrics.field("post_count")),
-            metrics.field("listed_count"),
-            pa.repeat(pa.scalar("active", pa.string()), n),
-            pa.repeat(pa.scalar(updated_at.astimezone(UTC), _TS), n),
-        ]
-        table = pa.Table.from_arrays(columns, schema=USERS_SCHEMA)
+        table = _users_table(users, updated_at)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
     meta = body.column("meta")[0].as_py() or {}
@@ -313,28 +290,34 @@ def _arrow_page(content: bytes, updated_at: datetime) -> tuple[pa.Table, dict[st
 
 
 def users_table(raw_users: Sequence[dict[str, Any]], updated_at: datetime) -> pa.Table:
-    """Arrow table (USERS_SCHEMA) built column by column from decoded X user objects."""
-    n = len(raw_users)
-    metrics = [u.get("public_metrics") or {} for u in raw_users]
-    images = [u.get("profile_image_url") for u in raw_users]
-    created = pa.array([u.get("created_at") for u in raw_users], pa.string())
+    """Arrow table (USERS_SCHEMA) of decoded X user objects."""
+    return _users_table(pa.array(list(raw_users), type=_X_USER), updated_at)
+
+
+def _users_table(users: pa.StructArray, updated_at: datetime) -> pa.Table:
+    """X users (`_X_USER`) as `users` rows; a field X left out is null."""
+    # flatten(), not field(): a child of a null struct must read as null, not as 0.
+    x = dict(zip(_X_USER.names, users.flatten(), strict=True))
+    metrics = dict(zip(_METRICS.names, x["public_metrics"].flatten(), strict=True))
+    images = x["profile_image_url"]
+    n = len(users)
     columns = [
-        pa.array([int(u["id"]) for u in raw_users], pa.int64()),
-        pa.array([u.get("username") for u in raw_users], pa.string()),
-        pa.array([u.get("name") for u in raw_users], pa.string()),
-        created.cast(_TS),
-        pa.array([u.get("description") for u in raw_users], pa.string()),
-        pa.array([u.get("location") for u in raw_users], pa.string()),
-        pa.array([u.get("url") for u in raw_users], pa.string()),
-        pa.array([u.get("protected") for u in raw_users], pa.bool_()),
-        pa.array([u.get("verified") for u in raw_users], pa.bool_()),
-        pa.array([u.get("verified_type") for u in raw_users], pa.string()),
-        pa.array(images, pa.string()),
-        pa.array([None if i is None else _DEFAULT_IMAGE_MARK in i for i in images], pa.bool_()),
-        pa.array([m.get("followers_count") for m in metrics], pa.int64()),
-        pa.array([m.get("following_count") for m in metrics], pa.int64()),
-        pa.array([m.get("tweet_count", m.get("post_count")) for m in metrics], pa.int64()),
-        pa.array([m.get("listed_count") for m in metrics], pa.int64()),
+        x["id"].cast(pa.int64()),
+        x["username"],
+        x["name"],
+        x["created_at"].cast(_TS),
+        x["description"],
+        x["location"],
+        x["url"],
+        x["protected"],
+        x["verified"],
+        x["verified_type"],
+        images,
+        pc.match_substring(images, _DEFAULT_IMAGE_MARK),
+        metrics["followers_count"],
+        metrics["following_count"],
+        pc.coalesce(metrics["tweet_count"], metrics["post_count"]),
+        metrics["listed_count"],
         pa.repeat(pa.scalar("active", pa.string()), n),
         pa.repeat(pa.scalar(updated_at.astimezone(UTC), _TS), n),
     ]
