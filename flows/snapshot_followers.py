@@ -23,7 +23,7 @@ from followflow.report import summary_markdown
 from followflow.settings import Settings, get_settings
 from followflow.store.connection import connect
 from tasks.clients import client_for
-from tasks.limits import ensure_limits, x_limit_name
+from tasks.limits import ensure_limits, taken_ahead, x_limit_name
 from tasks.snapshot import Account, Kind, ListOutcome, ReadBudget, snapshot_list
 
 WINDOW_S = 900
@@ -140,16 +140,20 @@ def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
                 est.cost_usd,
             )
             planned.append((account, kind))
-    ensure_limits(
-        *{
-            x_limit_name(kind, client_for(settings, for_writes=False, user_id=a.id).principal)
-            for a, kind in planned
-        }
-    )
-    futures: list[PrefectFuture[ListOutcome]] = [
-        snapshot_list.submit(account, kind, params.mode, budget) for account, kind in planned
+    # Every listing has its own bucket, so the run lasts as long as its longest listing, and
+    # no longer only if that one starts first: largest first, the summary in the given order.
+    largest_first = sorted(planned, key=lambda plan: -plan[0].expected(plan[1]))
+    limit_names = [
+        x_limit_name(kind, client_for(settings, for_writes=False, user_id=a.id).principal)
+        for a, kind in largest_first
     ]
-    outcomes = [future.result() for future in futures]
+    ensure_limits(*dict.fromkeys(limit_names))
+    with taken_ahead(limit_names):
+        futures: dict[tuple[int, Kind], PrefectFuture[ListOutcome]] = {
+            (account.id, kind): snapshot_list.submit(account, kind, params.mode, budget)
+            for account, kind in largest_first
+        }
+        outcomes = [futures[account.id, kind].result() for account, kind in planned]
     create_markdown_artifact(
         _summary_markdown(outcomes, problems), key="snapshot-summary", description="Snapshot run"
     )

@@ -18,8 +18,9 @@ from pathlib import Path
 from uuid import UUID
 
 import orjson
-from prefect.concurrency._sync import release_concurrency_slots_with_lease
 from prefect.settings import get_current_settings
+
+from tasks import slots
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def release_orphans() -> int:
         if entry.get("host") != host or entry.get("api_url") != api_url or process_alive(pid):
             continue
         try:
-            release_concurrency_slots_with_lease(lease_id)
+            slots.release(lease_id)
         except Exception as error:  # noqa: BLE001 - expired or already released: fine
             log.debug("lease %s of dead process %d: %s", lease_id, pid, error)
         else:

@@ -6,25 +6,25 @@ its own responses; it releases the slot before sleeping for a window reset, so a
 process can take its turn. One slot per bucket, held across many requests, keeps the cost
 of Prefect's acquire/release (45-65 ms on a real server) off the per-request path.
 
-Prefect never creates a limit on its own, and `strict=False` silently runs unthrottled
-when one is missing, so the project creates its limits and acquires them strictly.
+Prefect never creates a limit on its own, and its `concurrency(strict=False)` silently
+runs unthrottled when one is missing, so the project creates its limits and taking a slot
+of a missing one is an error (slots.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.concurrency._asyncio import _discard_cleanup_lease
 from prefect.concurrency._leases import maintain_concurrency_lease
-from prefect.concurrency._sync import (
-    acquire_concurrency_slots_with_lease,
-    release_concurrency_slots_with_lease,
-)
 from prefect.exceptions import ObjectAlreadyExists
 
-from tasks import leases
+from tasks import leases, slots
 
 # How long a crashed holder keeps a slot before the server's lease expires.
 SLOT_LEASE_SECONDS = 120.0
@@ -50,24 +50,74 @@ def ensure_limits(*names: str) -> None:
                 pass  # another process created it between our read and our create
 
 
+@dataclass(frozen=True)
+class _Held:
+    lease_id: UUID
+    note: Path | None  # the journal entry (leases.py)
+
+
+# Slots a flow took for its listings just before starting them (`taken_ahead`), by name.
+_ahead: dict[str, _Held] = {}
+_ahead_lock = threading.Lock()
+
+
+def _take(name: str, timeout_s: float | None) -> _Held:
+    lease_id = slots.acquire(name, SLOT_LEASE_SECONDS, timeout_s)
+    return _Held(lease_id, leases.record(lease_id, name))
+
+
+def _give_back(held: _Held) -> None:
+    slots.release(held.lease_id)
+    leases.forget(held.note)
+
+
+@contextmanager
+def taken_ahead(names: Iterable[str]) -> Iterator[None]:
+    """Take the free slots of `names` now, in order, for the listings the block starts.
+
+    Listings starting together took their slots at the same moment and their writes
+    collided in the Prefect server's SQLite (503s, retried): in the ten-accounts run the
+    last listing got its slot 1.9 s after the first. Taken one after another before the
+    tasks exist, the largest listing's first, they are ready when the listings start.
+    A slot another process holds is left for its listing to wait for in `hold`; slots no
+    listing used are given back when the block ends.
+    """
+    leases.release_orphans()
+    mine: dict[str, _Held] = {}
+    for name in dict.fromkeys(names):
+        try:
+            mine[name] = _take(name, timeout_s=0)
+        except slots.SlotTimeout:
+            continue
+    with _ahead_lock:
+        _ahead.update(mine)
+    try:
+        yield
+    finally:
+        with _ahead_lock:
+            unused = [_ahead.pop(name) for name, held in mine.items() if _ahead.get(name) == held]
+        for held in unused:
+            _give_back(held)
+
+
 @contextmanager
 def hold(name: str, *, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the single slot of limit `name`; a missing limit is an error, never a free pass.
 
-    Prefect's `concurrency()` with the lease noted in the journal (leases.py), so a run
-    after a crash gets the dead process's slot back at once instead of after the lease.
+    Uses the slot if `taken_ahead` took it for this listing, else takes it, waiting while
+    another holder has it (`slots.SlotTimeout` past `timeout_s`). The lease is renewed
+    while held and noted in the journal (leases.py), so a run after a crash gets the dead
+    process's slot back at once instead of after the lease.
     """
-    leases.release_orphans()
-    granted = acquire_concurrency_slots_with_lease(
-        [name], 1, timeout_seconds=timeout_s, lease_duration=SLOT_LEASE_SECONDS, strict=True
-    )
-    note = leases.record(granted.lease_id, name)
+    with _ahead_lock:
+        held = _ahead.pop(name, None)
+    if held is None:
+        leases.release_orphans()
+        held = _take(name, timeout_s)
     try:
         with maintain_concurrency_lease(
-            granted.lease_id, SLOT_LEASE_SECONDS, raise_on_lease_renewal_failure=True
+            held.lease_id, SLOT_LEASE_SECONDS, raise_on_lease_renewal_failure=True
         ):
             yield
     finally:
-        release_concurrency_slots_with_lease(granted.lease_id)
-        _discard_cleanup_lease(granted.lease_id)
-        leases.forget(note)
+        _give_back(held)

@@ -1,13 +1,28 @@
-"""Global concurrency limits: created by the project, never silently missing."""
+"""Global concurrency limits: created by the project, never silently missing, taken quickly."""
 
 from __future__ import annotations
+
+import threading
+import uuid
 
 import pytest
 from prefect.client.orchestration import get_client
 
-from tasks.limits import campaign_limit_name, ensure_limits, hold, x_limit_name
+from tasks.limits import campaign_limit_name, ensure_limits, hold, taken_ahead, x_limit_name
+from tasks.slots import LimitMissing, SlotTimeout
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def active_slots(name: str) -> int:
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name).active_slots
+
+
+def fresh_limits(count: int) -> list[str]:
+    names = [f"test:slots:{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    ensure_limits(*names)
+    return names
 
 
 def test_names_follow_the_public_contract() -> None:
@@ -25,6 +40,59 @@ def test_ensure_limits_creates_one_slot_limits_idempotently() -> None:
 
 
 def test_a_missing_limit_is_an_error_not_unthrottled_running() -> None:
-    with pytest.raises(Exception, match="x:followers:nobody"):  # noqa: B017 - Prefect's own error
+    with pytest.raises(LimitMissing, match="x:followers:nobody"):
         with hold(x_limit_name("followers", "nobody"), timeout_s=5):
             pass
+
+
+def test_a_held_slot_is_taken_and_given_back() -> None:
+    (name,) = fresh_limits(1)
+    with hold(name):
+        assert active_slots(name) == 1
+        with pytest.raises(SlotTimeout, match=name):
+            with hold(name, timeout_s=0.5):
+                pass
+    assert active_slots(name) == 0
+
+
+def test_many_threads_take_their_own_slots_at_once() -> None:
+    # Concurrent increments collide in the server's SQLite; each must still get its slot.
+    names = fresh_limits(8)
+    start, held, errors = threading.Barrier(len(names)), [], []
+
+    def take(name: str) -> None:
+        start.wait()
+        try:
+            with hold(name, timeout_s=30):
+                held.append(active_slots(name))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert held == [1] * len(names)
+    assert [active_slots(name) for name in names] == [0] * len(names)
+
+
+def test_slots_taken_ahead_serve_hold_and_unused_ones_go_back() -> None:
+    used, unused = fresh_limits(2)
+    with taken_ahead([used, unused]):
+        assert (active_slots(used), active_slots(unused)) == (1, 1)
+        # A fresh acquire would find the slot taken and time out: hold uses the one taken.
+        with hold(used, timeout_s=0.5):
+            assert active_slots(used) == 1
+        assert (active_slots(used), active_slots(unused)) == (0, 1)
+    assert (active_slots(used), active_slots(unused)) == (0, 0)
+
+
+def test_taking_ahead_skips_a_slot_someone_else_holds() -> None:
+    (name,) = fresh_limits(1)
+    with hold(name):
+        with taken_ahead([name]):
+            pass
+        assert active_slots(name) == 1, "the holder's slot was left alone"
+    assert active_slots(name) == 0

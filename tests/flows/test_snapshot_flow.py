@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from prefect.client.orchestration import get_client
 
 from flows.params import SnapshotParams
 from flows.snapshot_followers import SnapshotFailed, snapshot_followers
@@ -32,6 +33,13 @@ def test_snapshots_equal_the_emulator_truth_for_paging_edge_cases(live_factory) 
     names = ["ff_zero", "ff_one", "ff_999", "ff_1000", "ff_1001"]
     outcomes = snapshot_followers(SnapshotParams(accounts=names, lists="both"))
     assert {o.status for o in outcomes} == {"complete"}
+    # Started largest first, reported in the order given.
+    assert [(o.account, o.kind) for o in outcomes] == [
+        (name, kind) for name in names for kind in ("followers", "following")
+    ]
+    with get_client(sync_client=True) as client:
+        limits = client.read_global_concurrency_limits(limit=200)
+    assert [lim.name for lim in limits if lim.name.startswith("x:fol") and lim.active_slots] == []
     for name in names:
         account_id = live.account_id(name)
         truth = set(live.emulator.truth_followers(account_id))

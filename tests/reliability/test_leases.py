@@ -16,10 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
 
 from tasks import leases
 from tasks.limits import hold
+from tasks.slots import SlotTimeout
 from tests.reliability.conftest import HELPERS
 
 pytestmark = [pytest.mark.usefixtures("inprocess_prefect"), pytest.mark.timeout(120)]
@@ -61,7 +61,7 @@ def test_slot_of_a_live_holder_is_never_taken(prefect_api: str, prefect_home: Pa
     name = f"test:lease:{uuid.uuid4().hex[:8]}"
     child = start_holder(name, prefect_api, prefect_home)
     try:
-        with pytest.raises(AcquireConcurrencySlotTimeoutError):
+        with pytest.raises(SlotTimeout):
             with hold(name, timeout_s=2):
                 pass
     finally:
