@@ -1,7 +1,7 @@
 """Limits off: followers per second end to end and peak memory, followflow against tweepy.
 
-    uv run python bench/throughput.py                  # 10k, 150k, 1M followers; 3 runs
-    uv run python bench/throughput.py --quick          # 10k and 150k, 1 run
+    uv run python bench/throughput.py                  # 10k, 100k, 1M followers; 3 runs
+    uv run python bench/throughput.py --quick          # 10k and 100k, 1 run
     uv run python bench/throughput.py --sizes 1000000 --runs 5
 
 One `followflow emulator --size large --no-limits` child serves every run. For each
@@ -15,8 +15,8 @@ account, each run takes:
   excluded and printed apart). Peak memory = the child's `ru_maxrss`.
 - tweepy 4.17: a bare `Paginator(get_users_followers, max_results=1000)` loop with the same
   `user.fields`, in a child process, storing nothing (its Response parsing included).
-The accounts are the large world's ff_team6 (10,000), ff_150k (150,000; the world has no
-100,000 account) and ff_million (1,000,000). Targets (DESIGN.md §5): >= 50,000 followers/s
+The accounts are the large world's ff_team6 (10,000), ff_100k (100,000) and ff_million
+(1,000,000). Targets (DESIGN.md §5): >= 50,000 followers/s
 for 1M, at least as fast as tweepy, <= 400 MB.
 """
 
@@ -35,7 +35,7 @@ from _harness import (
     tmpdir,
 )
 
-ACCOUNTS = {10_000: "ff_team6", 150_000: "ff_150k", 1_000_000: "ff_million"}
+ACCOUNTS = {10_000: "ff_team6", 100_000: "ff_100k", 1_000_000: "ff_million"}
 
 
 def main() -> None:
@@ -47,10 +47,10 @@ def main() -> None:
         help=f"comma-separated, from {sorted(ACCOUNTS)}",
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="10k and 150k, one run")
+    parser.add_argument("--quick", action="store_true", help="10k and 100k, one run")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.runs = [10_000, 150_000], 1
+        args.sizes, args.runs = [10_000, 100_000], 1
     unknown = [s for s in args.sizes if s not in ACCOUNTS]
     if unknown:
         parser.error(f"no account of size {unknown}; pick from {sorted(ACCOUNTS)}")

@@ -19,6 +19,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from uuid import UUID
 
 import pyarrow as pa
 from prefect import task
@@ -130,11 +131,9 @@ class _ProgressReporter:
         self.account, self.kind, self.clock = account, kind, clock
         self.users_expected = account.expected(kind)
         self.pages_expected = max(1, math.ceil(self.users_expected / page_size))
-        self.artifact_id = create_progress_artifact(
-            progress=0.0,
-            key=_artifact_key(account, kind),
-            description=f"{kind} of @{account.username}: pages read of pages expected",
-        )
+        # Created with the first page, not before it: a run's listings start together and
+        # an API call each would hold back their first requests.
+        self.artifact_id: UUID | None = None
         self.last_update = 0.0
         self.started = clock()
         self.last_log = self.started
@@ -171,10 +170,20 @@ class _ProgressReporter:
         )
         now = self.clock()
         self._log_eta(pages, expected, now)
-        if finished or now - self.last_update >= PROGRESS_EVERY_S:
+        done = 100.0 if finished else min(99.0, 100.0 * pages / expected)
+        if self.artifact_id is None:
             self.last_update = now
-            done = 100.0 if finished else min(99.0, 100.0 * pages / expected)
-            update_progress_artifact(self.artifact_id, done)  # type: ignore[arg-type]
+            # Called from sync code it returns the id; Prefect types it maybe-a-coroutine.
+            self.artifact_id = create_progress_artifact(  # type: ignore[assignment]
+                progress=done,
+                key=_artifact_key(self.account, self.kind),
+                description=(
+                    f"{self.kind} of @{self.account.username}: pages read of pages expected"
+                ),
+            )
+        elif finished or now - self.last_update >= PROGRESS_EVERY_S:
+            self.last_update = now
+            update_progress_artifact(self.artifact_id, done)
 
 
 def _failure(error: Exception) -> tuple[Status, str]:

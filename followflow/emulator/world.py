@@ -118,6 +118,7 @@ def owned_specs(size: Size, seed: int) -> list[OwnedSpec]:
         specs.append(OwnedSpec(f"ff_team{i}", f"Team account {i}", n, 100 + n // 10, 0.4))
     if size == "large":
         specs += [
+            OwnedSpec("ff_100k", "100k followers", 100_000, 1000, 0.3),
             OwnedSpec("ff_150k", "150k followers", 150_000, 1500, 0.3),
             OwnedSpec("ff_250k", "250k followers", 250_000, 2500, 0.3),
             OwnedSpec("ff_million", "A million followers", 1_000_000, 5000, 0.3),

@@ -3,11 +3,13 @@ run from the project root as written, create the three deployments (entrypoints,
 schedules, default parameters), and a process worker started from the project root runs
 one of them to completion.
 
-Runs after test_serve.py: deploying replaces the served deployments of the same names.
+Deploying replaces served deployments of the same names (test_serve.py), so the module
+deletes its deployments when it ends: the two files pass in either order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,19 +31,24 @@ SNAPSHOT = (
 )
 
 
+NAMES = ("snapshot-followers", "follow-back", "unfollow-cleanup")
+
+
 @pytest.fixture(scope="module")
-def deployed(stack: Stack) -> Stack:
+def deployed(stack: Stack) -> Iterator[Stack]:
     for line in SETUP:
         done = run(line, stack.env, timeout=180)
         assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-    return stack
+    yield stack
+    with stack.client() as client:
+        for name in NAMES:
+            client.delete_deployment(client.read_deployment_by_name(f"{name}/{name}").id)
 
 
 def test_prefect_yaml_creates_the_three_deployments(deployed: Stack) -> None:
     with deployed.client() as client:
         snapshot, follow, cleanup = (
-            client.read_deployment_by_name(f"{name}/{name}")
-            for name in ("snapshot-followers", "follow-back", "unfollow-cleanup")
+            client.read_deployment_by_name(f"{name}/{name}") for name in NAMES
         )
     assert [d.entrypoint for d in (snapshot, follow, cleanup)] == [
         "flows/snapshot_followers.py:snapshot_followers",
