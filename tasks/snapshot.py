@@ -56,7 +56,7 @@ Status = Literal["complete", "partial", "failed", "skipped"]
 PROGRESS_EVERY_S = 1.0
 ETA_LOG_EVERY_S = 30.0
 # How long before a window's reset a waiting listing takes its bucket's slot back
-# (an acquire costs 45-65 ms on a real server, with rare longer stalls).
+# (an acquire costs ~26 ms on a local server, with rare longer stalls).
 SLOT_LEAD_S = 0.5
 LOOKUP_BATCH = 100
 # Consecutive known followers that mark the end of the new ones in head mode.

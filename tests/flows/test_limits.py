@@ -96,3 +96,11 @@ def test_taking_ahead_skips_a_slot_someone_else_holds() -> None:
             pass
         assert active_slots(name) == 1, "the holder's slot was left alone"
     assert active_slots(name) == 0
+
+
+def test_slots_taken_ahead_go_back_when_taking_the_rest_fails() -> None:
+    (name,) = fresh_limits(1)
+    with pytest.raises(LimitMissing, match="test:slots:missing"):
+        with taken_ahead([name, "test:slots:missing"]):
+            pass
+    assert active_slots(name) == 0
