@@ -131,3 +131,37 @@ def live_factory(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     forget_clients()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():  # type: ignore[no-untyped-def]
+    """One throwaway PostgreSQL cluster for the session (tests/postgres.py).
+
+    Skips where Debian's `postgresql` server binaries are missing; in CI (`CI` set) that
+    is a failure instead, since `.ci/run` installs them and the PostgreSQL half must run.
+    """
+    import os
+
+    from tests.postgres import PostgresCluster, postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        reason = "PostgreSQL server binaries are missing: apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the PostgreSQL half; .ci/run installs it)")
+        pytest.skip(reason)
+    cluster = PostgresCluster(bin_dir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster, request):  # type: ignore[no-untyped-def]
+    """The URL of a new empty database in the session's cluster, dropped after the test."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    name = f"{name}_{id(request) % 100000}"
+    url = postgres_cluster.create_database(name)
+    yield url
+    postgres_cluster.drop_database(name)
