@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
 
 from followflow.clock import ManualClock
 from followflow.emulator import Emulator, EmulatorServer
+from followflow.emulator.deviations import DEVIATIONS
 
 from .helpers import bearer_client, user_client
 
@@ -124,3 +127,12 @@ def test_one_problem_host_per_preset_whatever_the_request_spells(
     hosts = {t.rsplit("/", 1)[0] + "/" for t in types if t.startswith("https://")}
     assert hosts == {host}, types
     assert host + "unsupported-authentication" in types
+
+
+def test_the_readme_lists_exactly_the_deviations_of_the_package() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The X API emulator", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^- `([a-z0-9-]+)`:", section, flags=re.MULTILINE)
+    assert listed == [d.name for d in DEVIATIONS]
+    for deviation in DEVIATIONS:
+        assert deviation.spec and deviation.x and "REFERENCE" in deviation.evidence
