@@ -411,7 +411,7 @@ class Emulator:
         principal: Principal = auth
         kind: PrincipalKind = "app" if principal.user_id is None else "user"
         if route.user_only:
-            refused = require_user_context(principal)
+            refused = require_user_context(principal, self.services.new_problems)
             if refused is not None:
                 quota = self.limiter.peek(route.group, kind, principal.bucket_key, now)
                 return with_headers(refused, self._headers(quota)), None

@@ -32,6 +32,8 @@ from typing import Any, Literal, NamedTuple
 import httpx
 from oauthlib.oauth1.rfc5849 import signature, utils
 
+from followflow.emulator import problems
+
 ACCESS_TOKEN_TTL_S = 7_200.0
 CODE_TTL_S = 30.0
 TIMESTAMP_SKEW_S = 300.0
@@ -42,20 +44,6 @@ PROBLEM_JSON = "application/problem+json"
 _ALNUM = string.ascii_letters + string.digits
 _NONCE_PRUNE_EVERY = 4_096
 _MAX_PENDING_CODES = 1_024
-_UNAUTHORIZED = {
-    "title": "Unauthorized",
-    "type": "about:blank",
-    "status": 401,
-    "detail": "Unauthorized",
-}
-_UNSUPPORTED_AUTH = {
-    "title": "Unsupported Authentication",
-    "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
-    "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
-    "type": "https://api.twitter.com/2/problems/unsupported-authentication",
-    "status": 403,
-}
-_FORBIDDEN = {"title": "Forbidden", "type": "about:blank", "status": 403, "detail": "Forbidden"}
 
 
 @dataclass(frozen=True)
@@ -310,13 +298,14 @@ def json_response(
 
 def unauthorized() -> httpx.Response:
     """X's 401 for missing, unknown or invalid credentials."""
-    return json_response(401, _UNAUTHORIZED)
+    return json_response(401, problems.UNAUTHORIZED)
 
 
-def require_user_context(principal: Principal) -> httpx.Response | None:
+def require_user_context(principal: Principal, new_problems: bool) -> httpx.Response | None:
     """The 403 Unsupported Authentication for app-only requests, else None."""
     if principal.method == "bearer":
-        return json_response(403, _UNSUPPORTED_AUTH, PROBLEM_JSON)
+        body = problems.unsupported_authentication(new_problems)
+        return json_response(403, body, PROBLEM_JSON)
     return None
 
 
@@ -324,7 +313,7 @@ def require_scopes(principal: Principal, required: Iterable[str]) -> httpx.Respo
     """The generic 403 Forbidden when an OAuth 2.0 token lacks a scope, else None."""
     if principal.scopes is None or principal.scopes.issuperset(required):
         return None
-    return json_response(403, _FORBIDDEN, PROBLEM_JSON)
+    return json_response(403, problems.forbidden("Forbidden"), PROBLEM_JSON)
 
 
 def authenticate(

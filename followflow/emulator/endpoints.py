@@ -26,7 +26,7 @@ import orjson
 
 from followflow.emulator import problems
 from followflow.emulator.auth import Principal, read_body
-from followflow.emulator.fields import DEFAULT, ParamError, Selection, parse
+from followflow.emulator.fields import ParamError, Selection, parse
 from followflow.emulator.limits import RateLimiter, day_headers
 from followflow.emulator.paging import Cursor, Tokens, read_page
 from followflow.emulator.prefetch import Prefetcher
@@ -65,7 +65,7 @@ class Services:
     tokens: Tokens
     limiter: RateLimiter
     clock: Callable[[], float]
-    new_problems: bool  # preset v2-2026: problem types on api.x.com
+    new_problems: bool  # preset v2-2026: problem types on api.x.com, whatever the request
     lock: threading.RLock
     prefetch: Prefetcher[tuple[bytes, Cursor | None]] | None = None  # on over loopback only
 
@@ -73,9 +73,8 @@ class Services:
 Handler = Callable[[Services, httpx.Request, Principal, "re.Match[str]"], Reply]
 
 
-def _bad(svc: Services, errors: list[ParamError], sel: Selection = DEFAULT) -> Reply:
-    new = svc.new_problems or sel.new_generation
-    return Reply(400, problems.invalid_request(errors, new))
+def _bad(svc: Services, errors: list[ParamError]) -> Reply:
+    return Reply(400, problems.invalid_request(errors, svc.new_problems))
 
 
 def _pattern_error(name: str, value: str, pattern: str) -> ParamError:
@@ -149,8 +148,8 @@ def user_list(kind: Literal["followers", "following"]) -> Handler:
                 )
                 errors.append(ParamError("pagination_token", token, message))
         if errors:
-            return _bad(svc, errors, sel)
-        new = svc.new_problems or sel.new_generation
+            return _bad(svc, errors)
+        new = svc.new_problems
         index = svc.world.index_of_id(int(path_id))
         missing = _missing_user(svc, index, "id", path_id, new)
         if missing is not None or index is None:
@@ -354,8 +353,8 @@ def _single(
     sel, _, more = parse(request.url.params, (), listed)
     errors = errors + more
     if errors:
-        return _bad(svc, errors, sel)
-    missing = _missing_user(svc, index, param, value, svc.new_problems or sel.new_generation)
+        return _bad(svc, errors)
+    missing = _missing_user(svc, index, param, value, svc.new_problems)
     if missing is not None or index is None:
         return Reply(200, {"errors": [missing]})
     users, posts = _render(svc, [index], sel, principal)
@@ -421,11 +420,14 @@ def _many(kind: Literal["ids", "usernames"]) -> Handler:
         if raw is None or raw == "":
             errors.insert(0, ParamError(kind, "", f"The `{kind}` query parameter can not be empty"))
         else:
-            values = list(dict.fromkeys(raw.split(",")))
-            if not 1 <= len(values) <= 100:
+            # The spec bounds the list as sent (maxItems 100, no uniqueItems), so a repeated
+            # id counts; the answer carries each user once.
+            sent = raw.split(",")
+            values = list(dict.fromkeys(sent))
+            if not 1 <= len(sent) <= 100:
                 message = (
                     f"The number of values in the `{kind}` query parameter list "
-                    f"[{len(values)}] is not between 1 and 100"
+                    f"[{len(sent)}] is not between 1 and 100"
                 )
                 errors.append(ParamError(kind, raw, message))
             pattern, regex = (ID_PATTERN, _ID) if kind == "ids" else (USERNAME_PATTERN, _USERNAME)
@@ -433,8 +435,8 @@ def _many(kind: Literal["ids", "usernames"]) -> Handler:
                 _pattern_error(kind, v, pattern) for v in values if not regex.fullmatch(v)
             )
         if errors:
-            return _bad(svc, errors, sel)
-        new = svc.new_problems or sel.new_generation
+            return _bad(svc, errors)
+        new = svc.new_problems
         found: list[int] = []
         missing: list[JSONDict] = []
         for value in values:

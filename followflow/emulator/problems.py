@@ -3,8 +3,9 @@
 Where X's text is unknown (REFERENCE §2.4, §8.10), the body is chosen here and marked
 "chosen": following yourself and following a suspended account answer 403 with the
 generic Forbidden shape and a specific `detail`; a missing OAuth 2.0 scope answers the
-generic 403. The problem `type` host follows the generation (REFERENCE §8.2): observed
-bodies use api.twitter.com, the 2026 spec api.x.com.
+generic 403. The problem `type` host is the preset's, on every body (REFERENCE §8.2):
+v2-2023 uses api.twitter.com, as every recorded body does; v2-2026 uses api.x.com, as the
+2.167 spec and the 2026 docs do. It never depends on how a request spells its fields.
 """
 
 from __future__ import annotations
@@ -66,15 +67,19 @@ UNAUTHORIZED: JSON = {
     "detail": "Unauthorized",
 }
 
-UNSUPPORTED_AUTHENTICATION: JSON = {
-    "title": "Unsupported Authentication",
-    "detail": (
-        "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
-        "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context]."
-    ),
-    "type": "https://api.twitter.com/2/problems/unsupported-authentication",
-    "status": 403,
-}
+
+def unsupported_authentication(new_generation: bool) -> JSON:
+    """403 for app-only on a user-context endpoint (observed; two spaces after "endpoint.")."""
+    return {
+        "title": "Unsupported Authentication",
+        "detail": (
+            "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
+            "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context]."
+        ),
+        "type": problem_type("unsupported-authentication", new_generation),
+        "status": 403,
+    }
+
 
 TOO_MANY_REQUESTS: JSON = {
     "title": "Too Many Requests",
@@ -89,11 +94,16 @@ CANNOT_FOLLOW_SUSPENDED = "You cannot follow an account that is suspended."  # c
 
 
 def forbidden(detail: str = NOT_PERMITTED) -> JSON:
+    """403 Forbidden; detail "Forbidden" is the body recorded for a missing OAuth 2.0 scope."""
     return {"detail": detail, "type": "about:blank", "title": "Forbidden", "status": 403}
 
 
 def route_not_found() -> JSON:
-    """An unknown route: X's edge answers in the v1.1 shape."""
+    """An unknown route, or a method the route does not declare: X's edge, v1.1 shape.
+
+    Chosen for undeclared methods (TRACE, OPTIONS, PUT, ...): X's answer to them was never
+    recorded; it is a JSON 4xx either way, never an HTML page.
+    """
     return {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]}
 
 

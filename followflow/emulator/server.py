@@ -17,6 +17,7 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,10 +57,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
         return  # quiet: a benchmark makes thousands of requests
 
-    def do_GET(self) -> None:
-        self._serve()
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server refuses a malformed request line or an over-long header itself: in
+        # X's generic problem shape, as JSON, where it would send Python's HTML page.
+        title = HTTPStatus(code).phrase
+        body = json.dumps(
+            {"title": title, "detail": message or title, "type": "about:blank", "status": code},
+            separators=(",", ":"),
+        ).encode()
+        self.close_connection = True
+        # Before the request line is parsed, http.server takes the client for HTTP/0.9 and
+        # would send the body with no status line; every client here speaks HTTP/1.x.
+        self.request_version = self.protocol_version
+        self.send_response(code)
+        self.send_header("content-type", "application/json; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
-    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Every method reaches the emulator, which answers the undeclared ones (TRACE,
+        # OPTIONS, ...) like X does, where http.server would send a 501 HTML page.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -327,13 +327,19 @@ def test_client_credentials_mints_the_app_bearer(
 def test_app_only_is_refused_user_context(registry: AuthRegistry, clock: ManualClock) -> None:
     principal = use(registry, clock, registry.app.bearer_token)
     assert isinstance(principal, Principal) and principal.bucket_key == "app"
-    response = require_user_context(principal)
+    response = require_user_context(principal, new_problems=False)
     assert response is not None and response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == (
         "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  "
         "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context]."
     )
+    assert (
+        response.json()["type"] == "https://api.twitter.com/2/problems/unsupported-authentication"
+    )
+    newer = require_user_context(principal, new_problems=True)
+    assert newer is not None
+    assert newer.json()["type"] == "https://api.x.com/2/problems/unsupported-authentication"
     assert require_scopes(principal, {"follows.read"}) is None
 
 
@@ -345,7 +351,7 @@ def test_scopes_are_enforced(registry: AuthRegistry, clock: ManualClock) -> None
     )
     writer = use(registry, clock, login(registry, clock)["access_token"])
     assert isinstance(reader, Principal) and isinstance(writer, Principal)
-    assert require_user_context(reader) is None
+    assert require_user_context(reader, new_problems=False) is None
     assert require_scopes(reader, {"follows.read", "users.read", "tweet.read"}) is None
     refused = require_scopes(reader, {"follows.write", "users.read", "tweet.read"})
     assert refused is not None and refused.status_code == 403
