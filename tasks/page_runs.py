@@ -37,12 +37,13 @@ from tasks.clients import client_for
 from tasks.limits import hold
 from tasks.listing import Account, Kind, ReadBudget
 from tasks.reads import fetch_page, request_page
-from tasks.retry import RETRY_DELAYS_S, retry_transient
+from tasks.retry import RETRY_DELAYS_S, is_transient, retry_transient
 
 # The most pages one task run reads: a window's worth on X's most generous read preset
 # (300 requests per 15 minutes), so under any limit a run is at most one window. With
-# limits off that is ~4 s of reading and 4 task runs for 1,000,000 followers; the
-# server's cost per run (~23 ms of CPU) and the caller's (~5-16 ms) no longer count.
+# limits off that is ~4 s of reading (quiet machine) and 5 runs for 1,000,000 followers
+# (BENCHMARKS.md): the server's cost per run (~23-40 ms of CPU) and the caller's
+# (~5-16 ms) no longer count, and the UI shows a listing as a handful of runs.
 PAGES_PER_RUN = 300
 # How long before a window's reset a waiting listing takes its bucket's slot back
 # (an acquire costs ~26 ms on a local server, with rare longer stalls).
@@ -109,7 +110,7 @@ def read_pages(
         except RateLimited as error:
             return RunEnd("window spent", error)
         except XAPIError as error:
-            if error.retryable and cursor.pages > start:
+            if is_transient(error) and cursor.pages > start:
                 return RunEnd("interrupted", error)
             raise
         budget.spend(page.result_count)
