@@ -8,9 +8,9 @@ One `followflow emulator --size large --no-limits` child serves every run. For e
 account, each run takes:
 - followflow: the real `snapshot-followers` flow (lists=followers, a fresh DuckDB file, so
   every run is a first, complete snapshot) in a child process, against a real local
-  `prefect server start`: HTTP, parse, one Prefect task per page, every page spooled to
-  disk and staged in DuckDB about once a second, the profiles upsert and the final
-  diff/apply. Followers/s = followers / the flow call's wall time
+  `prefect server start`: HTTP, parse, `read-pages` task runs of up to 300 pages, every
+  page spooled to disk and staged in DuckDB about once a second, the profiles upsert and
+  the final diff/apply. Followers/s = followers / the flow call's wall time
   (account lookup, estimate and flow-run bookkeeping included; Python + Prefect import
   excluded and printed apart). Peak memory = the child's `ru_maxrss`.
 - tweepy 4.17: a bare `Paginator(get_users_followers, max_results=1000)` loop with the same
