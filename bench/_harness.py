@@ -169,6 +169,51 @@ def prefect_server(workdir: Path) -> Iterator[dict[str, str]]:
         yield {**quiet_prefect_environment(home), "PREFECT_API_URL": api_url}
 
 
+def _server_processes(api_url: str) -> list[int]:
+    """Pids of the `prefect server start` serving `api_url` and of its process group."""
+    port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
+    leader = None
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in argv and b"start" in argv and port.encode() in argv:
+            leader = int(cmdline.parent.name)
+            break
+    if leader is None:
+        raise SystemExit(f"no `prefect server start` process found for {api_url}")
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:  # the process group: the server started its own session
+            members.append(int(stat.parent.name))
+    return members
+
+
+def server_cpu_s(prefect: dict[str, str]) -> float:
+    """CPU seconds (user + system) the Prefect server's processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _server_processes(prefect["PREFECT_API_URL"]):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def server_task_runs(prefect: dict[str, str]) -> int:
+    """How many task runs the Prefect server has recorded (its API's count)."""
+    response = httpx.post(f"{prefect['PREFECT_API_URL']}/task_runs/count", json={}, timeout=30)
+    response.raise_for_status()
+    return int(response.json())
+
+
 def followflow_env(emu: Emu, prefect: dict[str, str], db: Path, **extra: str) -> dict[str, str]:
     """The environment of a flow child: Prefect, and FOLLOWFLOW_* pointing at the emulator."""
     env = {**_clean_env(), **prefect}

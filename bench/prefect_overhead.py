@@ -8,10 +8,11 @@ Starts `prefect server start` on loopback (fresh database) and points this proce
 before importing Prefect. Then, medians of several repetitions:
 - flow run: an empty flow called in a loop (create the run, Running, Completed).
 - task, sequential: N calls of an empty task, timed inside one flow run.
-- page task: N calls of a task that returns a real 1,000-user `Page` (what
-  `followers-page` returns, built from a body decoded once up front), minus N direct calls
-  of the same function: the cost of running it as a task and handing a 430 KB result
-  through Prefect.
+- page run: one task run that builds N real 1,000-user `Page`s (from a body decoded once
+  up front) the way a `read-pages` run handles N fetched pages, minus N direct builds:
+  what a listing pays Prefect per run, now that a run reads many pages.
+- server CPU per task run: the Prefect server's CPU seconds (/proc/<pid>/stat) while it
+  records N empty task runs, until its count of task runs stops growing, divided by N.
 - task via .submit(): N empty tasks submitted to the thread pool, then waited for.
 - global limit: `tasks.limits.hold()` acquire + release of a one-slot limit.
 Calibration (DESIGN.md §4): ~5 ms per sequential task, 20-35 ms per .submit, ~1 s per flow
@@ -28,7 +29,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import USER_FIELDS, machine_note, prefect_server, tmpdir
+from _harness import (
+    USER_FIELDS,
+    machine_note,
+    prefect_server,
+    server_cpu_s,
+    server_task_runs,
+    tmpdir,
+)
 
 
 def _page_body() -> dict[str, object]:
@@ -58,7 +66,17 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def measure(args: argparse.Namespace) -> list[tuple[str, float, str]]:
+def _settled_task_runs(env: dict[str, str]) -> int:
+    count = server_task_runs(env)
+    while True:
+        time.sleep(2.0)
+        again = server_task_runs(env)
+        if again == count:
+            return count
+        count = again
+
+
+def measure(args: argparse.Namespace, env: dict[str, str]) -> list[tuple[str, float, str]]:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
@@ -77,9 +95,9 @@ def measure(args: argparse.Namespace) -> list[tuple[str, float, str]]:
     def empty_task() -> None:
         return None
 
-    @task(cache_policy=NO_CACHE, task_run_name="page-{n}")
-    def page_task(n: int) -> Page:
-        return build_page()
+    @task(cache_policy=NO_CACHE, task_run_name="pages-{n}")
+    def page_run(n: int) -> int:
+        return sum(build_page().result_count for _ in range(n))
 
     @flow
     def empty_flow() -> None:
@@ -90,9 +108,14 @@ def measure(args: argparse.Namespace) -> list[tuple[str, float, str]]:
         """Seconds for n calls of each kind, timed inside one flow run (no run overhead)."""
         direct = _timed(lambda: [build_page() for _ in range(n)])
         empty = _timed(lambda: [empty_task() for _ in range(n)])
-        pages = _timed(lambda: [page_task(i) for i in range(n)])
+        pages = _timed(lambda: page_run(n))
         submitted = _timed(lambda: [f.result() for f in [empty_task.submit() for _ in range(n)]])
         return {"direct": direct, "empty": empty, "page": pages, "submit": submitted}
+
+    @flow
+    def empty_tasks(n: int) -> None:
+        for _ in range(n):
+            empty_task()
 
     empty_flow()  # warm up: the first run pays for imports and the client's first connection
     flow_s = statistics.median(_timed(empty_flow) for _ in range(args.flows))
@@ -105,9 +128,14 @@ def measure(args: argparse.Namespace) -> list[tuple[str, float, str]]:
         return statistics.median(values)
 
     rows.append(("task, sequential (empty)", per_task("empty"), "ms per task"))
-    rows.append(("page task (1,000 users), minus the call", per_task("page", "direct"),
-                 "ms per task"))  # fmt: skip
+    page_run_ms = statistics.median((r["page"] - r["direct"]) * 1000 for r in runs)
+    rows.append((f"page run ({n} pages), minus the calls", page_run_ms, "ms per run"))
     rows.append(("task via .submit() (empty)", per_task("submit"), "ms per task"))
+    runs_before, cpu_before = _settled_task_runs(env), server_cpu_s(env)
+    empty_tasks(n)
+    recorded = _settled_task_runs(env) - runs_before
+    cpu_per_run = (server_cpu_s(env) - cpu_before) / max(recorded, 1) * 1000
+    rows.append(("server CPU per task run (empty)", cpu_per_run, f"ms ({recorded} runs)"))
     ensure_limits("bench:overhead")
 
     def hold_once() -> None:
@@ -137,7 +165,7 @@ def main() -> None:
         import prefect  # noqa: F401
 
         print(f"import prefect {time.perf_counter() - started:.2f} s; {machine_note()}")
-        rows = measure(args)
+        rows = measure(args, env)
     print(
         f"\n== Prefect overhead, real server; medians ({args.tasks} tasks x {args.reps} reps, "
         f"{args.flows} flow runs, {args.holds} holds); {machine_note()}"

@@ -9,8 +9,8 @@ from followflow.store.connection import transaction
 from followflow.store.users import upsert_users
 from followflow.xapi.models import User, users_table
 from tasks.clients import client_for
+from tasks.listing import Account
 from tasks.reads import lookup_usernames, lookup_users
-from tasks.snapshot import Account
 
 
 class AccountError(Exception):

@@ -21,7 +21,7 @@ from followflow.report import write_account_report
 from followflow.settings import get_settings
 from followflow.store.connection import connect
 from tasks.campaign import CampaignResult, budgets_from
-from tasks.snapshot import ListOutcome
+from tasks.listing import ListOutcome
 
 ACCOUNTS = ("ff_demo", "ff_alice", "ff_bob")
 CAMPAIGN_ACCOUNT = "ff_demo"

@@ -1,9 +1,10 @@
 """The `snapshot-followers` flow: followers and following of accounts into DuckDB.
 
-Accounts and lists run concurrently, each within its own rate-limit bucket; one task per
-page. Before anything is read, the flow logs what the run will cost (requests, time at the
-current rate limit, money at the configured price per read) and refuses to start a listing
-that the run's read cap cannot pay for.
+Accounts and lists run concurrently, each within its own rate-limit bucket; a listing is
+one `snapshot-list` task run and a few `read-pages` runs (a window's pages each). Before
+anything is read, the flow logs what the run will cost (requests, time at the current rate
+limit, money at the configured price per read) and refuses to start a listing that the
+run's read cap cannot pay for.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from followflow.settings import Settings, get_settings
 from followflow.store.connection import connect
 from tasks.clients import client_for
 from tasks.limits import ensure_limits, taken_ahead, x_limit_name
-from tasks.snapshot import Account, Kind, ListOutcome, ReadBudget, snapshot_list
+from tasks.listing import Account, Kind, ListOutcome, ReadBudget
+from tasks.snapshot import snapshot_list
 
 WINDOW_S = 900
 MAX_LISTINGS = 200

@@ -1,10 +1,10 @@
 """The request for a listing's next page, sent while the current page is still processed.
 
-A page task spends about 5 ms waiting for X and about as long again in Prefect's own
-bookkeeping; sending the next request as soon as the current page is safe on disk lets the
-two overlap. The next page task then takes the response waiting for it instead of sending
-its own request, so it still owns the page: its retries re-send the request, and its
-failure is the page's failure.
+A listing spends about 5 ms a page waiting for X and about as long again spooling,
+reporting and folding the page it has; sending the next request as soon as the current
+page is safe on disk lets the two overlap. The next `fetch_page` then takes the response
+waiting for it instead of sending its own request, so the task run reading the page
+still owns it: its retries re-send the request, and its failure is the page's failure.
 
 Only a page that is already spooled starts the next request, so a crash still loses at
 most one fetched page. Head reads do not prefetch: they stop at the first known follower,

@@ -1,8 +1,9 @@
-"""Prefect tasks for the read endpoints: a followers page, a following page, lookups, me.
+"""The read endpoints: listing pages, and Prefect tasks for lookups and me.
 
-Each wraps one client call. Retries re-run the call only for transient errors; a spent
-15-minute window is not retried here but handed to the flow, which waits outside the
-bucket's concurrency slot. Reads are never cached: a snapshot must see X as it is now.
+A listing's pages are plain calls, read many to a task run (page_runs.py); lookups and
+me are a task each. Retries re-run a task only for transient errors; a spent 15-minute
+window is not retried here but handed to the listing, which waits outside the bucket's
+concurrency slot. Reads are never cached: a snapshot must see X as it is now.
 """
 
 from __future__ import annotations
@@ -16,38 +17,18 @@ from tasks.clients import client_for
 from tasks.retry import read_task
 
 
-def request_page(
-    kind: Kind, account_id: int, token: str | None, *, page_size: int, user_id: int | None
-) -> Page:
-    """Send the request for one page of a listing (outside any task: see prefetch.py)."""
-    settings = get_settings()
-    client = client_for(settings, for_writes=False, user_id=user_id)
+def request_page(kind: Kind, account_id: int, token: str | None, *, page_size: int) -> Page:
+    """Send the request for one page of a listing, with the account's read credentials."""
+    client = client_for(get_settings(), for_writes=False, user_id=account_id)
     return client.get_page(kind, account_id, max_results=page_size, pagination_token=token)
 
 
-def _fetch_page(
-    kind: Kind, account_id: int, token: str | None, *, page_size: int, user_id: int | None
-) -> Page:
+def fetch_page(kind: Kind, account_id: int, token: str | None, *, page_size: int) -> Page:
+    """One page of a listing: the response to a request sent ahead for it, or a new one."""
     sent_ahead = prefetch.take(kind, account_id, token, page_size)
     if sent_ahead is not None:
         return sent_ahead.result()
-    return request_page(kind, account_id, token, page_size=page_size, user_id=user_id)
-
-
-@read_task("followers-page", "followers-page-{page_no}-{account}")
-def fetch_followers_page(
-    account: str, account_id: int, page_no: int, token: str | None, page_size: int = 1000
-) -> Page:
-    """One page of who follows `account`, starting at `token` (None: the newest)."""
-    return _fetch_page("followers", account_id, token, page_size=page_size, user_id=account_id)
-
-
-@read_task("following-page", "following-page-{page_no}-{account}")
-def fetch_following_page(
-    account: str, account_id: int, page_no: int, token: str | None, page_size: int = 1000
-) -> Page:
-    """One page of whom `account` follows, starting at `token` (None: the newest)."""
-    return _fetch_page("following", account_id, token, page_size=page_size, user_id=account_id)
+    return request_page(kind, account_id, token, page_size=page_size)
 
 
 @read_task("lookup-users", "lookup-users-{count}")

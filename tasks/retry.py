@@ -15,17 +15,20 @@ from followflow.xapi.errors import RateLimitError, XAPIError
 RETRY_DELAYS_S: list[float] = [5.0, 30.0]
 
 
-def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+def is_transient(error: BaseException) -> bool:
     """True for retryable X errors, except rate limits: the flow waits those out itself,
     outside the bucket's concurrency slot, and a 24-hour cap is never retried."""
+    return (
+        isinstance(error, XAPIError) and error.retryable and not isinstance(error, RateLimitError)
+    )
+
+
+def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's retry condition: re-run a task whose error `is_transient`."""
     try:
         state.result()
-    except RateLimitError:
-        return False
-    except XAPIError as error:
-        return error.retryable
-    except Exception:
-        return False
+    except Exception as error:
+        return is_transient(error)
     return False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.snapshot import KNOWN_RUN, old_followers_start
+from tasks.head import KNOWN_RUN, old_followers_start
 
 
 def test_all_new_page_has_no_old_part() -> None:
