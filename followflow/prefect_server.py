@@ -163,6 +163,8 @@ def local_prefect_server(home: Path = DEFAULT_HOME, port: int | None = None) -> 
     api_url = f"http://127.0.0.1:{port}/api"
     environment = {**os.environ, **quiet_prefect_environment(home)}
     environment.pop("PREFECT_API_URL", None)
+    # The UI asks the API at this URL; left alone it would be port 4200, not this one.
+    environment["PREFECT_SERVER_UI_API_URL"] = api_url
     _records(home).mkdir(exist_ok=True)
     record = _records(home) / f"server-{port}.json"
     server = [_prefect_executable(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]

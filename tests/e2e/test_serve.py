@@ -117,7 +117,7 @@ def served(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def test_serve_registers_three_deployments_with_schedules_and_defaults(served: Served) -> None:
     snapshot, follow, cleanup = (served.client.read_deployment_by_name(f"{n}/{n}") for n in NAMES)
     assert snapshot.parameters == {
-        "params": {"accounts": ["ff_demo"], "lists": "both", "mode": "full", "max_reads": None}
+        "params": {"accounts": ["ff_demo"], "lists": "both", "mode": "full"}
     }
     assert [s.schedule.interval.total_seconds() for s in snapshot.schedules] == [6 * 3600]  # type: ignore[union-attr]
     assert [s.schedule.cron for s in follow.schedules] == ["0 9 * * *"]  # type: ignore[union-attr]
