@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 from tests.e2e.conftest import Stack
 from tests.e2e.harness import (
     Child,
+    approval_form,
     artifacts,
     child,
     data,
@@ -182,14 +183,8 @@ def paused_run(served: Served) -> UUID:
     keyset = flow_run.state.state_details.run_input_keyset  # type: ignore[union-attr]
     assert keyset is not None, "the pause asks for input"
 
-    def described() -> str | None:
-        try:
-            return served.client.read_flow_run_input(run_id, keyset["description"])
-        except ObjectNotFound:
-            return None
-
     # The description is saved after the schema: once it is there, the form is complete.
-    description = poll("the approval form", described, timeout=30)
+    description = approval_form(served.client, run_id, keyset)
     # The UI shows this above the resume form: the plan as markdown, with a table.
     assert f"**follow plan for account {served.stack.account_id('ff_demo')}**" in description
     assert "| # | user | followers | following | in | reason |" in description
