@@ -9,9 +9,11 @@ Schedules are not paused when this process stops: a restart carries on where it 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from pydantic import BaseModel
 
 from flows.follow_back import follow_back
 from flows.params import FollowBackParams, SnapshotParams, UnfollowCleanupParams
@@ -22,6 +24,13 @@ from followflow.settings import Settings, get_settings
 
 class NoAccounts(Exception):
     """The deployments need FOLLOWFLOW_ACCOUNTS to know whom to snapshot."""
+
+
+def defaults(params: BaseModel) -> dict[str, Any]:
+    """A deployment's default parameters. Unset optional fields are left out: the forms
+    publish them as plain fields (`followflow.form_schema`), and Prefect rejects a
+    deployment whose defaults hold null for such a field."""
+    return {"params": params.model_dump(mode="json", exclude_none=True)}
 
 
 def build_deployments(settings: Settings) -> list[RunnerDeployment]:
@@ -41,16 +50,16 @@ def build_deployments(settings: Settings) -> list[RunnerDeployment]:
         snapshot_followers.to_deployment(
             name="snapshot-followers",
             interval=timedelta(hours=settings.snapshot_interval_hours),
-            parameters={"params": snapshot.model_dump(mode="json")},
+            parameters=defaults(snapshot),
         ),
         follow_back.to_deployment(
             name="follow-back",
             cron=settings.follow_back_cron,
-            parameters={"params": campaign.model_dump(mode="json")},
+            parameters=defaults(campaign),
         ),
         unfollow_cleanup.to_deployment(
             name="unfollow-cleanup",
-            parameters={"params": cleanup.model_dump(mode="json")},
+            parameters=defaults(cleanup),
         ),
     ]
     # `to_deployment` returns a coroutine only when called from async code; this is sync.

@@ -16,13 +16,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from flows.accounts import resolve_one, writer_check
 from flows.params import FollowBackParams, SnapshotParams
 from flows.snapshot_followers import snapshot_followers
 from followflow.campaigns import ledger
 from followflow.campaigns.planner import Plan, plan_follow_back
+from followflow.form_schema import plain_optional_fields
 from followflow.settings import get_settings
 from followflow.store.connection import connect
 from followflow.store.history import latest_snapshots
@@ -38,6 +39,8 @@ APPROVAL_POLL_S = 2
 
 class PlanApproval(RunInput):
     """The answer to a paused campaign: approve or reject, optionally fewer actions."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optional_fields)
 
     approve: bool = Field(default=False, description="Send the actions in this plan.")
     max_actions: int | None = Field(

@@ -1,7 +1,8 @@
 """Flow parameters as typed pydantic models: the Prefect UI renders them as forms.
 
 Every field has a description (shown under the field in the UI) and bounds, so a bad
-value is rejected with a clear message before any API call is made.
+value is rejected with a clear message before any API call is made. Optional numbers are
+published as plain number fields that may be left empty (`followflow.form_schema`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder
+from followflow.form_schema import plain_optional_fields
 
 ACCOUNT_PATTERN = r"^@?[A-Za-z0-9_]{1,15}$|^[0-9]{1,19}$"
 
@@ -23,7 +25,7 @@ def normalize_account(value: str) -> str:
 class SnapshotParams(BaseModel):
     """What `snapshot-followers` reads and how."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optional_fields)
 
     accounts: list[str] = Field(
         min_length=1,
@@ -64,7 +66,7 @@ class SnapshotParams(BaseModel):
 class FollowBackParams(BaseModel):
     """What `follow-back` may follow, and whether it really does."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optional_fields)
 
     account: str = Field(
         pattern=ACCOUNT_PATTERN, description="Username or user id of the account that follows."
@@ -114,7 +116,7 @@ class FollowBackParams(BaseModel):
 class UnfollowCleanupParams(BaseModel):
     """Which accounts `unfollow-cleanup` may unfollow."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=plain_optional_fields)
 
     account: str = Field(
         pattern=ACCOUNT_PATTERN, description="Username or user id of the account that unfollows."

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from followflow.form_schema import plain_optional_fields
+
 
 class CandidateOrder(StrEnum):
     """The order in which included candidates are followed."""
@@ -29,7 +31,7 @@ UserRef = int | str
 class CandidateFilters(BaseModel):
     """Profile filters for follow-back candidates; unset bounds do not filter."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=plain_optional_fields)
 
     min_followers: int | None = Field(
         default=None, ge=0, description="Skip candidates with fewer followers than this."

@@ -27,3 +27,11 @@ def test_every_sql_example_runs_on_a_followflow_database(tmp_path: Path) -> None
     with duckdb.connect(str(db), read_only=True) as con:
         for sql in examples:
             con.sql(sql).fetchall()
+
+
+def test_the_quickstart_says_how_to_get_uv_before_using_it() -> None:
+    quickstart = README.read_text(encoding="utf-8").split("## Quickstart", 1)[1]
+    first_command = quickstart.index("    uv run ")
+    assert "pip install uv" in quickstart[:first_command]
+    assert quickstart[first_command:].startswith("    uv run followflow demo ")
+    assert "\n    uv run pytest " in quickstart[first_command : first_command + 200]

@@ -21,6 +21,7 @@ from uuid import UUID
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import Artifact, FlowRun, StateType
+from prefect.exceptions import PrefectHTTPStatusError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -111,6 +112,22 @@ def poll(what: str, check: Callable[[], T | None], timeout: float, every: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def approval_form(client: SyncPrefectClient, run_id: UUID, keyset: dict[str, str]) -> str:
+    """The description of a paused run's input form, once it is there (it is saved after
+    the run is paused). Prefect answers a missing input with a plain 404 error, not
+    ObjectNotFound: catching only that one failed whenever the first look came too early."""
+
+    def described() -> str | None:
+        try:
+            return client.read_flow_run_input(run_id, keyset["description"])
+        except PrefectHTTPStatusError as error:
+            if error.response.status_code == 404:
+                return None
+            raise
+
+    return poll("the approval form", described, timeout=30)
 
 
 def wait_for_run(

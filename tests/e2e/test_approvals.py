@@ -17,10 +17,9 @@ from uuid import UUID
 import duckdb
 import pytest
 from prefect.client.schemas.objects import StateType
-from prefect.exceptions import ObjectNotFound
 
 from tests.e2e.conftest import Stack
-from tests.e2e.harness import child, poll, run, run_logs, trigger
+from tests.e2e.harness import approval_form, child, poll, run, run_logs, trigger
 from tests.e2e.test_serve import FOLLOW_BACK, NAMES, SERVE, Served, registered
 
 FOLLOW_BACK_SUSPENDED = (
@@ -85,13 +84,7 @@ def test_long_approval_suspends_and_the_resumed_run_follows_each_target_once(
     keyset = state.state_details.run_input_keyset
     assert keyset is not None, "the suspension asks for input"
 
-    def described() -> str | None:
-        try:
-            return client.read_flow_run_input(run_id, keyset["description"])
-        except ObjectNotFound:
-            return None
-
-    description = poll("the approval form", described, timeout=30)
+    description = approval_form(client, run_id, keyset)
     assert f"**follow plan for account {stack.account_id('ff_demo')}**" in description
     assert stack.follows_by("ff_demo") == before, "nothing is sent before approval"
 

@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 from tests.e2e.conftest import Stack
 from tests.e2e.harness import (
     Child,
+    approval_form,
     artifacts,
     child,
     data,
@@ -117,7 +118,7 @@ def served(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def test_serve_registers_three_deployments_with_schedules_and_defaults(served: Served) -> None:
     snapshot, follow, cleanup = (served.client.read_deployment_by_name(f"{n}/{n}") for n in NAMES)
     assert snapshot.parameters == {
-        "params": {"accounts": ["ff_demo"], "lists": "both", "mode": "full", "max_reads": None}
+        "params": {"accounts": ["ff_demo"], "lists": "both", "mode": "full"}
     }
     assert [s.schedule.interval.total_seconds() for s in snapshot.schedules] == [6 * 3600]  # type: ignore[union-attr]
     assert [s.schedule.cron for s in follow.schedules] == ["0 9 * * *"]  # type: ignore[union-attr]
@@ -182,14 +183,8 @@ def paused_run(served: Served) -> UUID:
     keyset = flow_run.state.state_details.run_input_keyset  # type: ignore[union-attr]
     assert keyset is not None, "the pause asks for input"
 
-    def described() -> str | None:
-        try:
-            return served.client.read_flow_run_input(run_id, keyset["description"])
-        except ObjectNotFound:
-            return None
-
     # The description is saved after the schema: once it is there, the form is complete.
-    description = poll("the approval form", described, timeout=30)
+    description = approval_form(served.client, run_id, keyset)
     # The UI shows this above the resume form: the plan as markdown, with a table.
     assert f"**follow plan for account {served.stack.account_id('ff_demo')}**" in description
     assert "| # | user | followers | following | in | reason |" in description

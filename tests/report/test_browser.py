@@ -1,56 +1,33 @@
-"""The page renders in headless Chromium and the screenshot shows the counts chart.
-
-Debian's `chromium` package: `.ci/run` installs it when missing. Without the
-background-networking flags Chromium hangs on an offline machine, so it also runs under a
-timeout, in its own process group so that a hang can be killed whole.
-"""
+"""The page renders in headless Chromium and the screenshot shows the counts chart."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from followflow.report import build_report, write_report
 from followflow.report.html import FOLLOWERS_COLOR
+from tests.browser import chromium, needs_chromium
 from tests.report.png import Image, read_png
 from tests.report.world import ACCOUNT, NOW
 
-CHROMIUM = Path("/usr/bin/chromium")
-TIMEOUT_S = 60
 WIDTH, HEIGHT = 1200, 900
 # Where the followers chart sits in a 1200x900 window: right of the y-axis labels, below the
 # tiles and the legend (its swatch has the same colour), above the next card.
 CHART_BOX = (150, 338, 1100, 540)  # left, top, right, bottom
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is missing: apt-get install chromium (.ci/run does)",
-)
+pytestmark = needs_chromium
 
 
 def screenshot(page: Path, tmp: Path) -> Path:
     png = tmp / f"{page.stem}.png"
-    command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp / 'chromium-profile'}",
-        f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}", page.as_uri(),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    chromium(
+        f"--screenshot={png}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        page.as_uri(),
+        profile=tmp / "chromium-profile",
     )
-    try:
-        _, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"chromium took more than {TIMEOUT_S} s to take a screenshot")
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     assert png.exists(), "chromium exited 0 without writing the screenshot"
     return png
 
