@@ -77,16 +77,28 @@ def wait_healthy(api_url: str, process: subprocess.Popen[bytes], timeout_s: floa
 
 
 @contextmanager
-def local_prefect_server(home: Path = DEFAULT_HOME, port: int | None = None) -> Iterator[str]:
-    """Run `prefect server start` on loopback for the block; yields its API URL."""
+def local_prefect_server(
+    home: Path = DEFAULT_HOME,
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    database_url: str | None = None,
+) -> Iterator[str]:
+    """Run `prefect server start` on `host` for the block; yields its API URL.
+
+    `database_url` (`postgresql+asyncpg://...`) puts the server's state in PostgreSQL
+    instead of SQLite under `home`: what workers on several hosts share.
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
+    api_url = f"http://{host}:{port}/api"
     environment = {**os.environ, **quiet_prefect_environment(home)}
     environment.pop("PREFECT_API_URL", None)
+    if database_url is not None:
+        environment["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     log = (home / "server.log").open("ab")
     process = subprocess.Popen(
-        [_prefect_executable(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [_prefect_executable(), "server", "start", "--host", host, "--port", str(port)],
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,36 @@
+"""Fixtures of the many-hosts tests: three hosts (network namespaces), and the services
+they share on the root side of their links (netns.py says why there).
+
+Where namespaces cannot be made (not root, no `ip`), the tests skip with that reason; in
+CI (`CI` set, run as root) that is a failure instead: there they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hosts.netns import Hosts, make_hosts, unavailable
+
+HOSTS = 3
+
+
+def need_namespaces() -> None:
+    reason = unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI runs as root and must run the many-hosts tests)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="package")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    """Three worker hosts for the package, removed at its end (also after failures)."""
+    need_namespaces()
+    root: Path = tmp_path_factory.mktemp("hosts")
+    with make_hosts(HOSTS, root) as made:
+        yield made
