@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.hosts.netns import Hosts, make_hosts, unavailable
+from tests.hosts.workers import PrefectOnPostgres, prefect_on_postgres
 
 HOSTS = 3
 
@@ -34,3 +36,18 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     root: Path = tmp_path_factory.mktemp("hosts")
     with make_hosts(HOSTS, root) as made:
         yield made
+
+
+@pytest.fixture(scope="package")
+def prefect_on_pg(
+    hosts: Hosts, postgres_cluster: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrefectOnPostgres]:
+    """`prefect server start` on the services address, its state in the session's cluster."""
+    database = postgres_cluster.create_database("prefect_hosts")
+    home = tmp_path_factory.mktemp("prefect-on-pg")
+    try:
+        with prefect_on_postgres(database, hosts.services_address, home) as server:
+            print(f"\nPrefect server on PostgreSQL started in {server.startup_s:.1f} s")
+            yield server
+    finally:
+        postgres_cluster.drop_database("prefect_hosts")

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.leases import process_alive
+
 PREFIX = "ffh"
 SUBNET = "10.231"
 _NETNS = re.compile(rf"{PREFIX}-(?P<pid>[0-9]+)-[0-9]+")
@@ -70,16 +72,6 @@ def links() -> list[str]:
     return [line.split()[1].split("@")[0] for line in ip("-o", "link").splitlines()]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill_namespace(name: str) -> None:
     """SIGKILL every process in namespace `name` and wait until they are gone."""
     for _ in range(50):
@@ -108,12 +100,12 @@ def sweep_leftovers() -> list[str]:
     swept = []
     for name in namespaces():
         m = _NETNS.fullmatch(name)
-        if m and not _alive(int(m["pid"])):
+        if m and not process_alive(int(m["pid"])):
             _remove(name, None)
             swept.append(name)
     for name in links():
         m = _LINK.fullmatch(name)
-        if m and not _alive(int(m["pid"])):
+        if m and not process_alive(int(m["pid"])):
             _remove(None, name)
             swept.append(name)
     return swept
