@@ -51,3 +51,20 @@ def prefect_on_pg(
             yield server
     finally:
         postgres_cluster.drop_database("prefect_hosts")
+
+
+@pytest.fixture(scope="package")
+def hosts_postgres(hosts: Hosts) -> Iterator[Any]:
+    """A PostgreSQL cluster the hosts reach: it listens on the services address too.
+
+    Its own cluster, not the session's: PostgreSQL binds its addresses when it starts, and
+    the session's cluster starts before any host's link exists.
+    """
+    from tests.postgres import PostgresCluster, postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are missing: apt-get install postgresql")
+    cluster = PostgresCluster(bin_dir, listen=("127.0.0.1", hosts.services_address)).start()
+    yield cluster
+    cluster.stop()

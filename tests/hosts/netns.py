@@ -3,8 +3,9 @@
 Where the shared services live: on the root side of the links. Every link's root end
 carries the same services address (10.231.<net>.1/32), so the emulator, the Prefect
 server and PostgreSQL listen on that one address (`PostgresCluster(listen=("127.0.0.1",
-hosts.services_address))`) and the test process keeps them in-process or as its own
-children, with the ground truth (`Emulator.truth_*`) a call away. A services namespace
+hosts.services_address))`, started after the links exist: conftest's `hosts_postgres`)
+and the test process keeps them in-process or as its own children, with the ground truth
+(`Emulator.truth_*`) a call away. A services namespace
 of its own would put every service behind `ip netns exec` and a second link, for no
 isolation the hosts lack: each host has one address (10.231.<net>.<10+i>/32) and one
 route, to the services address over its own link, and no default route. So it reaches

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,17 @@ def test_leftovers_of_a_killed_run_are_swept(tmp_path: Path) -> None:
         assert alive in namespaces()
     finally:
         ip("netns", "del", alive, check=False)
+
+
+def test_each_host_reaches_postgresql_over_its_link(hosts: Hosts, hosts_postgres: Any) -> None:
+    url = hosts_postgres.url(host=hosts.services_address)
+    query = (
+        "import sys, psycopg; c = psycopg.connect(sys.argv[1]); "
+        "print(c.execute('SELECT inet_client_addr()').fetchone()[0])"
+    )
+    for host in hosts:
+        done = host.run([sys.executable, "-c", query, url], os.environ)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == host.address  # PostgreSQL saw it come over the link
+    loopback = hosts[0].run([sys.executable, "-c", query, hosts_postgres.url()], os.environ)
+    assert loopback.returncode != 0 and "Connection refused" in loopback.stderr
