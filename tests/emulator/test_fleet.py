@@ -106,3 +106,15 @@ def test_cli_names_an_address_it_cannot_serve_on(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert err.strip().startswith("followflow: error: cannot listen on 192.0.2.1:0:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_ipv6_address_is_served_and_named_in_brackets(emulator: Emulator) -> None:
+    try:
+        server = EmulatorServer(emulator, host="::1")
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    with server:
+        assert server.base_url == f"http://[::1]:{server.port}"
+        account = emulator.account("ff_bob")
+        with httpx.Client(base_url=server.base_url, auth=OAuth1(emulator, account)) as client:
+            assert client.get("/2/users/me").json()["data"]["id"] == str(account.id)
