@@ -1,8 +1,8 @@
 """OAuth 2.0 refresh tokens in a Prefect Secret block, refreshed by several hosts at once.
 
 The emulator rotates refresh tokens and makes the old one single use, as X does. Three
-real processes (each with a PREFECT_HOME of its own, as on separate hosts) start at the
-same instant with expired access tokens in one block: two for one account, one for
+real processes (each with a PREFECT_HOME of its own, as on separate hosts) get ready, then
+are let go at the same instant with expired access tokens in one block: two for one account, one for
 another. Each must be answered, the account's token must be refreshed exactly once (the
 second process uses the rotated token instead of spending the old one), and the block
 must end with both accounts' new tokens (no process overwrote the other's save).
@@ -57,7 +57,7 @@ def test_hosts_refreshing_one_account_at_once_spend_its_refresh_token_once(
     for user in (demo, alice):
         document["accounts"][str(user["id"])] = expired(user)
     Secret(value=json.dumps(document)).save(block)
-    start_at = time.time() + 8.0  # after every child has imported Prefect and loaded its tokens
+    go = tmp_path / "go"
     children = []
     for n, user in enumerate((demo, demo, alice)):
         env = world.env(
@@ -72,7 +72,7 @@ def test_hosts_refreshing_one_account_at_once_spend_its_refresh_token_once(
         )
         children.append(
             subprocess.Popen(
-                [sys.executable, str(RACER), str(start_at), str(user["id"])],
+                [sys.executable, str(RACER), str(tmp_path / f"ready{n}"), str(go), str(user["id"])],
                 env=env,
                 cwd=Path(__file__).parents[2],
                 stdout=subprocess.PIPE,
@@ -80,12 +80,16 @@ def test_hosts_refreshing_one_account_at_once_spend_its_refresh_token_once(
                 text=True,
             )
         )
+    deadline = time.monotonic() + 120  # each child imports Prefect and loads its tokens
+    while not all((tmp_path / f"ready{n}").exists() for n in range(len(children))):
+        assert all(child.poll() is None for child in children), [c.communicate() for c in children]
+        assert time.monotonic() < deadline, "the children did not get ready in 120 s"
+        time.sleep(0.05)
+    go.touch()  # all three send their first request within a few milliseconds of this
     results = [child.communicate(timeout=120) for child in children]
     for child, (_, err) in zip(children, results, strict=True):
         assert child.returncode == 0, err
-    answers = [out.split() for out, _ in results]
-    assert [int(user_id) for user_id, _ in answers] == [demo["id"], demo["id"], alice["id"]]
-    assert all(float(early) > 0 for _, early in answers), f"not ready in time: {answers}"
+    assert [int(out) for out, _ in results] == [demo["id"], demo["id"], alice["id"]]
 
     refreshes = [r for r in world.admin.requests() if r["path"] == "/2/oauth2/token"]
     assert len(refreshes) == 2, refreshes  # one per account, none refused
