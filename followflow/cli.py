@@ -59,8 +59,15 @@ class Preset(StrEnum):
 
 @app.command()
 def emulator(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to serve on, e.g. a link address other hosts reach; the manifest's "
+            "base_url names it."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Loopback port to serve on; 0 picks a free one.")
+        int, typer.Option(min=0, max=65535, help="Port to serve on; 0 picks a free one.")
     ] = 0,
     seed: Annotated[
         int, typer.Option(help="Seed of the synthetic graph; same seed, same graph.")
@@ -98,6 +105,14 @@ def emulator(
             "'bench' (adds an account with 1,000,000 followers, built lazily)."
         ),
     ] = "demo",
+    accounts: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Owned accounts with tokens to add (ff_fleet0, ...), follower counts heavy "
+            "tailed and the same for a seed; all are in the manifest.",
+        ),
+    ] = 0,
     public_base_url: Annotated[
         str,
         typer.Option(help="Public base URL OAuth 1.0a signatures may also be made against."),
@@ -106,11 +121,12 @@ def emulator(
         bool, typer.Option("--no-limits", help="Disable 15-minute windows and 24-hour caps.")
     ] = False,
 ) -> None:
-    """Serve the X API v2 follows emulator on 127.0.0.1 until stopped (Ctrl-C)."""
+    """Serve the X API v2 follows emulator (on 127.0.0.1 by default) until stopped (Ctrl-C)."""
     from followflow.emulator.server import run_from_cli
 
     try:
         run_from_cli(
+            host=host,
             port=port,
             seed=seed,
             manifest=manifest,
@@ -120,6 +136,7 @@ def emulator(
             churn=churn,
             faults=faults,
             size=size,
+            accounts=accounts,
             public_base_url=public_base_url,
             limits=not no_limits,
         )

@@ -149,8 +149,17 @@ def end_leftover_servers(home: Path, grace_s: float = server_watch.GRACE_S) -> l
 
 
 @contextmanager
-def local_prefect_server(home: Path = DEFAULT_HOME, port: int | None = None) -> Iterator[str]:
-    """Run `prefect server start` on loopback for the block; yields its API URL.
+def local_prefect_server(
+    home: Path = DEFAULT_HOME,
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    database_url: str | None = None,
+) -> Iterator[str]:
+    """Run `prefect server start` on `host` for the block; yields its API URL.
+
+    `database_url` (`postgresql+asyncpg://...`) puts the server's state in PostgreSQL
+    instead of SQLite under `home`: what workers on several hosts share.
 
     The server ends with the block, and also when this process dies without leaving it
     (SIGKILL, OOM): `followflow.server_watch` stands between the two and ends the server's
@@ -160,14 +169,16 @@ def local_prefect_server(home: Path = DEFAULT_HOME, port: int | None = None) -> 
     home.mkdir(parents=True, exist_ok=True)
     end_leftover_servers(home)
     port = port or free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
+    api_url = f"http://{host}:{port}/api"
     environment = {**os.environ, **quiet_prefect_environment(home)}
     environment.pop("PREFECT_API_URL", None)
     # The UI asks the API at this URL; left alone it would be port 4200, not this one.
     environment["PREFECT_SERVER_UI_API_URL"] = api_url
+    if database_url is not None:
+        environment["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     _records(home).mkdir(exist_ok=True)
     record = _records(home) / f"server-{port}.json"
-    server = [_prefect_executable(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = [_prefect_executable(), "server", "start", "--host", host, "--port", str(port)]
     watch_end, owner_end = os.pipe()  # not inherited by anything else this process starts
     with (home / "server.log").open("ab") as log:
         process = subprocess.Popen(

@@ -2,6 +2,11 @@
 
 Two tasks reading with the same token in one process must see the same bucket state, or
 the second sends a request the first already knows would be refused.
+
+OAuth 2.0 tokens in a Prefect Secret block are shared by every host, so the block is
+changed only while holding the one slot of the global limit `tokens:<block>`: measured
+without it (tests/reliability/test_token_race.py), two hosts refreshing one account at
+once both spent its refresh token, and the emulator refused the second, as X does.
 """
 
 from __future__ import annotations
@@ -11,15 +16,40 @@ import threading
 from followflow.settings import Settings
 from followflow.xapi.auth import XAuth, auth_from_settings
 from followflow.xapi.client import XClient
+from followflow.xapi.tokens import SecretBlockTokenStore, TokenStore
+from tasks.limits import ensure_limits, hold
 
 _clients: dict[tuple[str, str], XClient] = {}
+_block_stores: dict[str, SecretBlockTokenStore] = {}
 _guard = threading.Lock()
+
+
+def token_limit_name(block_name: str) -> str:
+    """The global limit that hosts sharing the token block `block_name` take turns on."""
+    return f"tokens:{block_name}"
+
+
+def _token_store(settings: Settings) -> TokenStore | None:
+    """The Secret block store, locked across hosts; None means the settings' own (a file)."""
+    block = settings.token_store_block
+    if not block:
+        return None
+    with _guard:
+        store = _block_stores.get(block)
+        if store is None:
+            name = token_limit_name(block)
+            ensure_limits(name)
+            store = SecretBlockTokenStore(block, lock=lambda: hold(name))
+            _block_stores[block] = store
+        return store
 
 
 def client_for(settings: Settings, *, for_writes: bool, user_id: int | None = None) -> XClient:
     """The process-wide client for the credentials Settings give this account and purpose."""
     user_context = for_writes or (settings.read_with_user_tokens and user_id is not None)
-    auth: XAuth = auth_from_settings(settings, user_context, user_id=user_id)
+    auth: XAuth = auth_from_settings(
+        settings, user_context, user_id=user_id, store=_token_store(settings)
+    )
     key = (settings.x_base_url, auth.principal)
     with _guard:
         client = _clients.get(key)
@@ -45,3 +75,4 @@ def forget_clients() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
+        _block_stores.clear()

@@ -23,11 +23,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 
 from followflow.clock import OffsetClock
 from followflow.emulator.app import PUBLIC_BASE_URLS, Emulator
+from followflow.emulator.world import World
 
 _SKIP_HEADERS = frozenset(("content-length", "transfer-encoding", "connection"))
 
@@ -37,6 +39,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     emulator: Emulator
     stopping: threading.Event
+    base_url: str
 
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that goes away mid-request (killed, timed out) is routine here;
@@ -87,7 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        # The URL the client signed (OAuth 1.0a) is rebuilt from its Host header, so a
+        # signature holds whichever of the server's addresses the client used.
+        host = self.headers.get("Host") or urlsplit(self.server.base_url).netloc
         headers = [(k, v) for k, v in self.headers.items() if k.lower() != "content-length"]
         request = httpx.Request(
             self.command, f"http://{host}{self.path}", headers=headers, content=body
@@ -125,13 +130,25 @@ class _Handler(BaseHTTPRequestHandler):
             outcome.after()
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class EmulatorServer:
-    """Serve an `Emulator` on 127.0.0.1 from a background thread (a context manager)."""
+    """Serve an `Emulator` on `host` (default 127.0.0.1) from a background thread.
+
+    A context manager. `base_url` names the address served, so a client on another host
+    (a network namespace, a container) can use it as it is; a wildcard address (0.0.0.0,
+    ::) has no address of its own to name, and gets the loopback one.
+    """
 
     def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator = emulator
-        self._server = _Server((host, port), _Handler)
+        self.host = host
+        server_class = _Server6 if ":" in host else _Server
+        self._server = server_class((host, port), _Handler)
         self._server.emulator = emulator
+        self._server.base_url = self.base_url
         self._server.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,7 +158,8 @@ class EmulatorServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def start(self) -> EmulatorServer:
         if self._thread is None:
@@ -190,6 +208,7 @@ def write_manifest(path: Path, manifest: dict[str, object]) -> None:
 
 def run_from_cli(
     *,
+    host: str,
     port: int,
     seed: int,
     manifest: Path,
@@ -199,14 +218,14 @@ def run_from_cli(
     churn: float,
     faults: str | None,
     size: str,
+    accounts: int,
     public_base_url: str,
     limits: bool,
 ) -> None:
     """`followflow emulator`: serve until SIGINT/SIGTERM. ValueError for bad options."""
     bases = tuple(dict.fromkeys((public_base_url.rstrip("/"), *PUBLIC_BASE_URLS)))
-    emulator = Emulator.create(
-        seed=seed,
-        size=size,
+    emulator = Emulator(
+        World(seed, size, fleet=accounts),
         preset=preset,
         window_seconds=window_seconds,
         day_seconds=day_seconds,
@@ -217,9 +236,12 @@ def run_from_cli(
         public_base_urls=bases,
     )
     try:
-        server = EmulatorServer(emulator, port=port)
+        server = EmulatorServer(emulator, host=host, port=port)
     except OSError as error:
-        raise ValueError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        raise ValueError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; pick another "
+            "--port, or a --host this machine has (`ip -brief address`)"
+        ) from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -233,7 +255,8 @@ def run_from_cli(
         write_manifest(manifest, emulator.manifest(server.base_url))
         print(
             f"followflow emulator: serving {server.base_url} (seed {seed}, size {size}, "
-            f"preset {preset}, limits {'on' if limits else 'off'}); manifest: {manifest}",
+            f"{emulator.world.K} owned accounts, preset {preset}, "
+            f"limits {'on' if limits else 'off'}); manifest: {manifest}",
             flush=True,
         )
         while not stop.wait(0.5):

@@ -51,6 +51,9 @@ PRIMES = (
 )  # fmt: skip
 DOMAIN = {"demo": 120_000, "large": 1_400_000}
 SIZE_ALIASES: dict[str, Size] = {"demo": "demo", "test": "demo", "large": "large", "bench": "large"}
+FLEET_MIN_FOLLOWERS = 50
+FLEET_SHAPE = 1.1
+FLEET_MAX_FOLLOWING = 2000
 _USERNAME = re.compile(r"([A-Za-z_]+?)([1-9][0-9]*)")
 
 
@@ -100,8 +103,9 @@ class OwnedSpec:
     mutual_share: float  # share of its following that are its own followers
 
 
-def owned_specs(size: Size, seed: int) -> list[OwnedSpec]:
-    """The owned accounts of a world: the same names in every seed, counts as documented."""
+def owned_specs(size: Size, seed: int, fleet: int = 0) -> list[OwnedSpec]:
+    """The owned accounts of a world: the same names in every seed, counts as documented,
+    then `fleet` more (`fleet_specs`)."""
     rng = random.Random(f"owned:{seed}")
     specs = [
         OwnedSpec("ff_demo", "followflow demo", rng.randint(2900, 3100), 1200, 0.6),
@@ -123,19 +127,38 @@ def owned_specs(size: Size, seed: int) -> list[OwnedSpec]:
             OwnedSpec("ff_250k", "250k followers", 250_000, 2500, 0.3),
             OwnedSpec("ff_million", "A million followers", 1_000_000, 5000, 0.3),
         ]
+    return specs + fleet_specs(fleet, seed, DOMAIN[size])
+
+
+def fleet_specs(n: int, seed: int, domain: int) -> list[OwnedSpec]:
+    """`n` accounts `ff_fleet<i>` whose follower counts are heavy tailed, like real ones.
+
+    Pareto with shape 1.1 above 50 followers: the median is ~94, about one in 160 has more
+    than 5,000 and the largest of 500 usually tens of thousands (capped at a quarter of
+    the world); seed 1 gives 500 accounts a median of 100 and a largest of 19,052. The
+    same seed draws the same counts.
+    """
+    if n < 0:
+        raise ValueError("the number of fleet accounts must be >= 0")
+    rng = random.Random(f"fleet:{seed}")
+    specs = []
+    for i in range(n):
+        followers = min(domain // 4, int(FLEET_MIN_FOLLOWERS * rng.paretovariate(FLEET_SHAPE)))
+        following = min(FLEET_MAX_FOLLOWING, FLEET_MIN_FOLLOWERS + followers // 10)
+        specs.append(OwnedSpec(f"ff_fleet{i}", f"Fleet account {i}", followers, following, 0.4))
     return specs
 
 
 class World:
     """The seed's graph and profiles; immutable (changes live in `state.State`)."""
 
-    def __init__(self, seed: int = 1, size: str = "demo") -> None:
+    def __init__(self, seed: int = 1, size: str = "demo", fleet: int = 0) -> None:
         if size not in SIZE_ALIASES:
             raise ValueError(f"unknown world size {size!r}: use 'demo' or 'large'")
         self.seed = seed
         self.size: Size = SIZE_ALIASES[size]
         self.salt = mix(seed * 0x2545F4914F6CDD1D + 0x1234567)
-        self.owned = owned_specs(self.size, seed)
+        self.owned = owned_specs(self.size, seed, fleet)
         self.K = len(self.owned)
         self.D = DOMAIN[self.size]
         self.n_inactive = self.D // 50

@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -75,35 +75,57 @@ def _with(document: dict[str, Any], tokens: OAuth2Tokens) -> dict[str, Any]:
     return {"default": str(tokens.user_id), "accounts": accounts}
 
 
-class FileTokenStore:
-    """A JSON file created with mode 0600 in a 0700 directory, replaced atomically."""
+class ReentrantLock:
+    """A thread lock around a lock across processes, taken once by the outermost holder.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.RLock()
+    `save` takes the store's lock itself and is also called while a refresh holds it, so
+    the same thread must be able to enter again without waiting for itself.
+    """
+
+    def __init__(self, across_processes: Callable[[], contextlib.AbstractContextManager[None]]):
+        self._across_processes = across_processes
+        self._thread_lock = threading.RLock()
         self._depth = 0
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """An exclusive lock across threads and processes (flock on a sibling .lock file)."""
-        with self._lock:
-            if self._depth:  # re-entered by this thread: the flock is already ours
+    def __call__(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth:
                 self._depth += 1
                 try:
                     yield
                 finally:
                     self._depth -= 1
                 return
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock_path = self.path.with_name(self.path.name + ".lock")
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._across_processes():
                 self._depth = 1
-                yield
-            finally:
-                self._depth = 0
-                os.close(fd)  # closing releases the flock
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+
+
+class FileTokenStore:
+    """A JSON file created with mode 0600 in a 0700 directory, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = ReentrantLock(self._flock)
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """An exclusive lock across threads and processes (flock on a sibling .lock file)."""
+        return self._lock()
+
+    @contextlib.contextmanager
+    def _flock(self) -> Iterator[None]:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -139,17 +161,27 @@ class FileTokenStore:
 
 
 class SecretBlockTokenStore:
-    """Tokens kept as JSON in a Prefect Secret block (for workers without a shared disk)."""
+    """Tokens kept as JSON in a Prefect Secret block (for workers without a shared disk).
 
-    def __init__(self, block_name: str) -> None:
+    A block has no lock of its own, and one block holds every account, so two hosts must
+    not read, change and write it at the same time: the second would spend a refresh
+    token the first already rotated (the emulator and X refuse it) or overwrite the
+    first's new tokens. `lock` is what keeps them apart across hosts (tasks/clients.py
+    passes a Prefect global concurrency limit); without it the lock holds within this
+    process only, enough for one command line on one machine.
+    """
+
+    def __init__(
+        self,
+        block_name: str,
+        lock: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.block_name = block_name
-        self._lock = threading.RLock()
+        self._lock = ReentrantLock(lock)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Only within this process: Prefect blocks have no lock, so share a process per token."""
-        with self._lock:
-            yield
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the block is read, changed and written (a refresh holds it throughout)."""
+        return self._lock()
 
     def _read(self) -> dict[str, Any]:
         from prefect.blocks.system import Secret  # the core must not import Prefect eagerly
@@ -167,11 +199,12 @@ class SecretBlockTokenStore:
         return _pick(self._read(), user_id)
 
     def save(self, tokens: OAuth2Tokens) -> None:
-        """Overwrite the block with the updated document."""
+        """Overwrite the block with the document changed for this account, under the lock."""
         from prefect.blocks.system import Secret
 
-        document = _with(self._read(), tokens)
-        Secret(value=orjson.dumps(document).decode()).save(self.block_name, overwrite=True)
+        with self.locked():
+            document = _with(self._read(), tokens)
+            Secret(value=orjson.dumps(document).decode()).save(self.block_name, overwrite=True)
 
 
 def token_store_from_settings(settings: Settings) -> TokenStore:
