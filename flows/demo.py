@@ -94,7 +94,7 @@ def demo(report_path: Path) -> DemoSummary:
     settings = get_settings()
     write_account_report(settings, CAMPAIGN_ACCOUNT, report_path)
     account_id = next(o.account_id for o in second if o.account == CAMPAIGN_ACCOUNT)
-    with connect(settings.db_path) as con:
+    with connect(settings.store) as con:
         budget = ledger.budget_status(
             con, settings.app_name, account_id, datetime.now(UTC), budgets_from(settings)
         )

@@ -65,7 +65,7 @@ def refresh_snapshots(account_id: int, mode: str) -> None:
     settings = get_settings()
     complete = {
         s.kind
-        for s in latest_snapshots(settings.db_path, account_id, status="complete")
+        for s in latest_snapshots(settings.store, account_id, status="complete")
         if s.mode == "full"
     }
     for kind in ("followers", "following"):
@@ -119,7 +119,7 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
         refresh_snapshots(account.id, params.refresh)
         if params.live:
             recover(settings, account.username, account.id)
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             plan = plan_follow_back(con, account.id, params.filters, params.order)
             budget = ledger.budget_status(
                 con, settings.app_name, account.id, datetime.now(UTC), budgets_from(settings)

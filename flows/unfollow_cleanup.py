@@ -44,7 +44,7 @@ def unfollow_cleanup(params: UnfollowCleanupParams) -> CampaignResult:
         if params.live:
             recover(settings, account.username, account.id)
         now = datetime.now(UTC)
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             plan = plan_unfollow_cleanup(con, account.id, grace_days, params.allowlist, now)
             budget = ledger.budget_status(
                 con, settings.app_name, account.id, now, budgets_from(settings)

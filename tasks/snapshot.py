@@ -301,7 +301,7 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
     """Read one list of one account into the store; complete, or leave it partial to resume."""
     logger = get_run_logger()
     settings = get_settings()
-    db = settings.db_path
+    db = settings.store
     outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
     principal = client_for(settings, for_writes=False, user_id=account.id).principal
     limit_name = x_limit_name(kind, principal)
@@ -363,7 +363,7 @@ def _read_full(
     reporter: _ProgressReporter,
     logger: logging.LoggerAdapter[logging.Logger] | logging.Logger,
 ) -> None:
-    db, snapshot_id = settings.db_path, checkpoint.snapshot_id
+    db, snapshot_id = settings.store, checkpoint.snapshot_id
     token, pages, users = checkpoint.next_token, checkpoint.pages_done, checkpoint.users_seen
     while not (pages > 0 and token is None):
         try:
@@ -398,7 +398,7 @@ def _record_diff(diff: SnapshotDiff, outcome: ListOutcome, kind: Kind) -> None:
     if diff.lost_ids and kind == "followers":
         outcome.lost_reasons = _classify_lost(diff.lost_ids)
         store_events.record_lost_reasons(
-            get_settings().db_path, diff.snapshot_id, outcome.lost_reasons
+            get_settings().store, diff.snapshot_id, outcome.lost_reasons
         )
 
 
@@ -428,7 +428,7 @@ def _read_head(
     logger: logging.LoggerAdapter[logging.Logger] | logging.Logger,
 ) -> None:
     """Read from the newest until known followers appear; record only the new ones."""
-    db = settings.db_path
+    db = settings.store
     new_pages: list[pa.Table] = []
     # Closing the generator early gives the bucket's slot back at once.
     with closing(_pages(account, kind, None, 0, settings, budget, limit_name, logger)) as pages:

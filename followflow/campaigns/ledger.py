@@ -32,6 +32,7 @@ from typing import Any, Literal
 import duckdb
 
 from followflow.campaigns.budgets import Budgets, Instant, as_utc
+from followflow.store.dialect import Connection
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class BudgetStatus:
 
 
 def reserve(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     *,
     app_id: str,
     account_id: int,
@@ -160,7 +161,7 @@ def reserve(
 
 
 def _reserve_retrying(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     action: Action,
@@ -187,7 +188,7 @@ def _reserve_retrying(
 
 
 def _reserve(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     action: Action,
@@ -227,7 +228,7 @@ def _reserve(
 
 
 def _spent(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     action: Action,
@@ -264,7 +265,7 @@ def _scope_filter(scope: Literal["user", "app"]) -> str:
 
 
 def _lines(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     action: Action,
@@ -288,7 +289,7 @@ def _lines(
 
 
 def _reset_at(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     action: Action,
@@ -316,7 +317,7 @@ def _reset_at(
 
 
 def _parked(
-    con: duckdb.DuckDBPyConnection, app_id: str, account_id: int, action: Action, at: datetime
+    con: Connection, app_id: str, account_id: int, action: Action, at: datetime
 ) -> tuple[datetime, str] | None:
     row = _first(
         con.execute(
@@ -331,7 +332,7 @@ def _parked(
 
 
 def complete(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     action_id: int,
     outcome: str,
     status: Status,
@@ -360,7 +361,7 @@ def complete(
 
 
 def resolve_from_following(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     action_id: int,
     is_following: bool,
     is_pending: bool,
@@ -408,7 +409,7 @@ def _resolution(action: str, is_following: bool, is_pending: bool) -> tuple[str,
     return "done", "unfollowed", "resolved"
 
 
-def unresolved(con: duckdb.DuckDBPyConnection, account_id: int) -> list[Reservation]:
+def unresolved(con: Connection, account_id: int) -> list[Reservation]:
     """Reserved rows of the account with no outcome, oldest first (left by a crash)."""
     rows = con.execute(
         """SELECT action_id, idempotency_key, run_id, app_id, account_id, target_id, action,
@@ -423,7 +424,7 @@ def unresolved(con: duckdb.DuckDBPyConnection, account_id: int) -> list[Reservat
 
 
 def park(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int | None,
     action: Action,
@@ -469,7 +470,7 @@ def park(
 
 
 def budget_status(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     now: Instant,
@@ -493,7 +494,7 @@ def budget_status(
 
 
 def _with_reset(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     app_id: str,
     account_id: int,
     line: BudgetLine,
@@ -513,21 +514,21 @@ def _with_reset(
     return BudgetLine(line.action, line.scope, line.used, line.limit, None, next_reset)
 
 
-def _one(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+def _one(result: Connection) -> tuple[Any, ...]:
     row = _first(result)
     if row is None:  # aggregates always return a row; this guards the type only
         raise LedgerError("query returned no row")
     return row
 
 
-def _first(rows: list[Any] | duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+def _first(rows: list[Any] | Connection) -> tuple[Any, ...] | None:
     # Read results to the end: DuckDB 2.0 refuses register() on a connection whose last
     # result is half read, and callers share the connection.
     fetched = rows if isinstance(rows, list) else rows.fetchall()
     return tuple(fetched[0]) if fetched else None
 
 
-def _begin(con: duckdb.DuckDBPyConnection) -> None:
+def _begin(con: Connection) -> None:
     try:
         con.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException as error:
@@ -538,7 +539,7 @@ def _begin(con: duckdb.DuckDBPyConnection) -> None:
         ) from error
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+def _rollback(con: Connection) -> None:
     try:
         con.execute("ROLLBACK")
     except duckdb.TransactionException:

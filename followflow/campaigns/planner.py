@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from followflow.campaigns.budgets import Instant, as_utc
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder, UserRef, split_refs
 from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES, BudgetStatus
+from followflow.store.dialect import Connection
 
 INCLUDED = "included"
 ALLOWLISTED = "allowlisted"
@@ -179,7 +179,7 @@ ledger AS (
 
 
 def plan_follow_back(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     filters: CandidateFilters | None = None,
     order: CandidateOrder = CandidateOrder.NEWEST_FOLLOWERS_FIRST,
@@ -251,7 +251,7 @@ def plan_follow_back(
 
 
 def plan_unfollow_cleanup(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     grace_days: float,
     allowlist: Sequence[UserRef] = (),
@@ -384,7 +384,7 @@ def _now(now: Instant | None) -> datetime:
     return as_utc(now) if now is not None else datetime.now(UTC)
 
 
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+def _arrow(con: Connection, sql: str, params: dict[str, Any]) -> pa.Table:
     # A relation hands Arrow its rows without the extra copy a DB-API result makes.
     relation = con.sql(sql, params=params)
     if relation is None:

@@ -58,7 +58,7 @@ def memory_db() -> duckdb.DuckDBPyConnection:
     """An in-memory database with the store's migrations applied."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    apply_migrations(con)
+    apply_migrations(con, where="world")
     return con
 
 

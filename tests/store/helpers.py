@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 
 from followflow.store import snapshots
+from followflow.store.connection import DbPath
 from followflow.store.records import SnapshotDiff
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,7 +32,7 @@ def profiles(ids: Iterable[int], *, name: str = "N") -> pa.Table:
 
 
 def full_snapshot(
-    db: Path,
+    db: DbPath,
     account_id: int,
     ids: list[int],
     *,
