@@ -12,6 +12,15 @@ can never have the file open at once, so the only overlapping transactions are w
 process, and a process-wide lock around each reservation serializes those. A reservation
 that still hits a write conflict (another writer of `actions`) is rolled back and retried.
 
+On PostgreSQL many processes on many hosts reserve at once, and READ COMMITTED alone has
+the same write skew. Each reservation therefore first takes two transaction-scoped
+advisory locks, on its app and on its account (always in that order, so two never wait
+on each other in a cycle). Any two reservations that count a common budget share one of
+those keys, so they run one after the other; and since a lock is released only at
+COMMIT, the second one's counts (each statement reads what was committed before it
+started) include the first one's row. SERIALIZABLE would be exact too, but would abort
+and retry every racing reservation of a busy app instead of queueing it for ~1 ms.
+
 A row's time in the window is `completed_at` when set (the request was sent before it) and
 `reserved_at` otherwise, so a slow request never leaves the window early.
 
@@ -29,10 +38,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import duckdb
-
 from followflow.campaigns.budgets import Budgets, Instant, as_utc
-from followflow.store.dialect import Connection
+from followflow.store.dialect import (
+    ALREADY_IN_TRANSACTION,
+    WRITE_CONFLICTS,
+    Connection,
+    is_postgres,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,12 @@ RETRYABLE_OUTCOMES = ("not_following", "RateLimited", "DailyCapReached")
 """Failure outcomes that never made X act, so the target stays a candidate."""
 
 _CONFLICT_RETRIES = 20
+# The two keys a reservation serializes on (see the module's docstring); a hash collision
+# only queues two unrelated reservations, it never lets one through.
+_LOCK_BUDGET_SCOPES = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(?, 0)), "
+    "pg_advisory_xact_lock(hashtextextended(?, 0))"
+)
 _RESERVE_LOCK = threading.Lock()
 
 
@@ -175,7 +193,7 @@ def _reserve_retrying(
         try:
             result = _reserve(con, app_id, account_id, action, target_id, run_id, at, budgets)
             con.execute("COMMIT")
-        except (duckdb.TransactionException, duckdb.ConstraintException) as error:
+        except WRITE_CONFLICTS as error:
             # A concurrent writer committed first; count again with its rows included.
             _rollback(con)
             log.debug("reservation conflict, retrying: %s", error)
@@ -197,6 +215,8 @@ def _reserve(
     at: datetime,
     budgets: Budgets,
 ) -> Reservation | BudgetExhausted:
+    if is_postgres(con):
+        con.execute(_LOCK_BUDGET_SCOPES, [f"app:{app_id}", f"account:{account_id}"]).fetchall()
     previous = con.execute(
         """SELECT action_id, idempotency_key, status, outcome FROM actions
            WHERE account_id = ? AND action = ? AND target_id = ?
@@ -530,8 +550,8 @@ def _first(rows: list[Any] | Connection) -> tuple[Any, ...] | None:
 
 def _begin(con: Connection) -> None:
     try:
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException as error:
+        con.begin()
+    except ALREADY_IN_TRANSACTION as error:
         # DuckDB has already aborted the caller's transaction; say why, loudly.
         raise LedgerError(
             "the ledger runs its own transaction: pass a connection from "
@@ -542,5 +562,5 @@ def _begin(con: Connection) -> None:
 def _rollback(con: Connection) -> None:
     try:
         con.execute("ROLLBACK")
-    except duckdb.TransactionException:
+    except ALREADY_IN_TRANSACTION:
         pass  # a failed COMMIT has already rolled the transaction back

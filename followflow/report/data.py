@@ -189,7 +189,7 @@ def actions_per_day(con: Connection, account_id: int) -> list[ActionDay]:
                     ELSE coalesce(outcome, status) END AS outcome,
                count(*)
         FROM actions WHERE account_id = ?
-        GROUP BY ALL ORDER BY day, action, outcome
+        GROUP BY day, action, 3 ORDER BY day, action, outcome
         """,
         [account_id],
     ).fetchall()

@@ -10,7 +10,25 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import duckdb
+import psycopg
 import pyarrow as pa
+
+WRITE_CONFLICTS: tuple[type[Exception], ...] = (
+    duckdb.TransactionException,  # DuckDB: another transaction wrote the same rows first
+    duckdb.ConstraintException,
+    psycopg.errors.UniqueViolation,  # PostgreSQL: a racing insert of the same key won
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+"""Errors that mean "a concurrent writer committed first": roll back and try again."""
+
+ALREADY_IN_TRANSACTION: tuple[type[Exception], ...] = (
+    duckdb.TransactionException,
+    psycopg.errors.ActiveSqlTransaction,
+    psycopg.errors.InFailedSqlTransaction,
+)
+"""BEGIN inside a transaction, or a statement after one that failed."""
 
 
 class Relation(Protocol):

@@ -33,9 +33,9 @@ from followflow.store.errors import DatabaseUnreachable
 from followflow.store.location import PostgresUrl, mask_url
 from followflow.store.migrations import apply_migrations
 
-# A literal, a quoted name, or a placeholder; `?` becomes `%s` and a bare `%` becomes `%%`
-# outside literals and names.
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%")
+# A literal, a quoted name, or a placeholder: outside literals and names, `?` becomes `%s`,
+# DuckDB's named `$name` becomes `%(name)s` and a bare `%` becomes `%%`.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%|\$[A-Za-z_]\w*")
 _MIGRATION_LOCK = 0x666F6C6C  # "foll": the advisory lock key for applying migrations
 _POOL_MAX = 8
 _CONNECT_TIMEOUT_S = 10
@@ -58,7 +58,13 @@ _COPY_TRAILER = struct.pack(">h", -1)
 def _placeholders(query: str) -> str:
     def swap(match: re.Match[str]) -> str:
         token = match[0]
-        return "%s" if token == "?" else "%%" if token == "%" else token
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if token.startswith("$"):
+            return f"%({token[1:]})s"
+        return token
 
     return _TOKENS.sub(swap, query)
 
@@ -113,18 +119,31 @@ def _fill(buffer: bytearray, offset: int, row_size: int, constant: bytes, rows: 
         buffer[offset + k :: row_size] = bytes([byte]) * rows
 
 
+# PostgreSQL type oids -> Arrow types of query results (`sql().to_arrow_table()`), so an
+# empty result keeps its column types.
+_ARROW_OF_OID: dict[int, pa.DataType] = {
+    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
+    701: pa.float64(), 1043: pa.string(), 1184: pa.timestamp("us", tz="UTC"),
+}  # fmt: skip
+
+
 class _Rows:
     """A query's rows as `sql()` returns them."""
 
-    def __init__(self, names: list[str], rows: list[tuple[Any, ...]]) -> None:
-        self._names, self._rows = names, rows
+    def __init__(self, columns: list[tuple[str, int]], rows: list[tuple[Any, ...]]) -> None:
+        self._columns, self._rows = columns, rows
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self._rows
 
     def to_arrow_table(self) -> pa.Table:
-        columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(self._names)
-        return pa.table({n: pa.array(list(c)) for n, c in zip(self._names, columns, strict=True)})
+        values = list(zip(*self._rows, strict=True)) or [()] * len(self._columns)
+        return pa.table(
+            {
+                name: pa.array(list(column), type=_ARROW_OF_OID.get(oid))
+                for (name, oid), column in zip(self._columns, values, strict=True)
+            }
+        )
 
 
 class PgConnection:
@@ -153,6 +172,10 @@ class PgConnection:
         return rows[0] if rows else None
 
     def begin(self) -> PgConnection:
+        # PostgreSQL only warns about a nested BEGIN; DuckDB refuses it, and so does this,
+        # so a caller that nests transactions learns it on both backends.
+        if self._connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise psycopg.errors.ActiveSqlTransaction("a transaction is already open")
         return self.execute("BEGIN")
 
     def commit(self) -> PgConnection:
@@ -196,8 +219,8 @@ class PgConnection:
 
     def sql(self, query: str, *, alias: str = "", params: object = None) -> _Rows:
         self.execute(query, params)
-        names = [c.name for c in self._cursor.description or []]
-        return _Rows(names, self._cursor.fetchall())
+        columns = [(c.name, c.type_code) for c in self._cursor.description or []]
+        return _Rows(columns, self._cursor.fetchall())
 
 
 _pools: dict[str, ConnectionPool[psycopg.Connection[tuple[Any, ...]]]] = {}
