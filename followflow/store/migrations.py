@@ -244,7 +244,13 @@ def schema_version(con: Connection) -> int:
 
 def applied_migrations(con: Connection) -> list[str]:
     """Names of the migrations recorded in this database, in the order applied."""
-    con.execute(SCHEMA_MIGRATIONS_DDL)
+    # Asked first so that a read-only connection can answer too (0 for a new store).
+    exists = con.execute(
+        """SELECT count(*) FROM information_schema.tables
+           WHERE table_name = 'schema_migrations' AND table_catalog = current_database()"""
+    ).fetchall()
+    if not exists[0][0]:
+        return []
     rows = con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
     return [str(name) for (name,) in rows]
 
@@ -258,6 +264,7 @@ def apply_migrations(con: Connection, *, where: str) -> list[str]:
         SchemaTooNew: the store records a migration this followflow does not know
             (`where` names the store in the message).
     """
+    con.execute(SCHEMA_MIGRATIONS_DDL)
     done = set(applied_migrations(con))
     unknown = done - {name for name, _ in MIGRATIONS}
     if unknown:
