@@ -240,6 +240,7 @@ def _unreachable(url: PostgresUrl, error: BaseException) -> DatabaseUnreachable:
             "start the server, or fix the host and port in FOLLOWFLOW_DATABASE_URL, then run again"
         )
     detail = text.split("failed: ")[-1] if "failed: " in text else text
+    detail = re.sub(r"^FATAL:\s+", "", detail)
     return DatabaseUnreachable(url.masked, detail, advice)
 
 
