@@ -21,7 +21,7 @@ from pydantic import Field
 from flows.accounts import resolve_one, writer_check
 from flows.params import FollowBackParams, SnapshotParams
 from flows.snapshot_followers import snapshot_followers
-from followflow.campaigns import ledger
+from followflow.campaigns import spending
 from followflow.campaigns.planner import Plan, plan_follow_back
 from followflow.settings import get_settings
 from followflow.store.connection import connect
@@ -121,7 +121,7 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
             recover(settings, account.username, account.id)
         with connect(settings.store) as con:
             plan = plan_follow_back(con, account.id, params.filters, params.order)
-            budget = ledger.budget_status(
+            budget = spending.budget_status(
                 con, settings.app_name, account.id, datetime.now(UTC), budgets_from(settings)
             )
         # Not cut to the budget left: execute() stops at the budget and records when it

@@ -18,7 +18,7 @@ from typing import Literal
 
 from prefect.logging import get_run_logger
 
-from followflow.campaigns import ledger
+from followflow.campaigns import ledger, spending
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.pacing import Pacer
 from followflow.settings import Settings
@@ -139,7 +139,7 @@ def execute(
     result = CampaignResult(rows=[])
     for target_id in targets:
         with connect(settings.store) as con:
-            status = ledger.budget_status(con, settings.app_name, account_id, _now(), budgets)
+            status = spending.budget_status(con, settings.app_name, account_id, _now(), budgets)
         left = status.follows_left if action == "follow" else status.unfollows_left
         if left > 0:  # spent: the reservation below parks at once, no point pacing first
             delay = pacer.wait(budget_left=left)
@@ -160,7 +160,7 @@ def execute(
             except (ledger.AlreadyReserved, ledger.AlreadyDone) as why:
                 result.rows.append(ActionRow(target_id, action, "skipped", type(why).__name__))
                 continue
-        if isinstance(reservation, ledger.BudgetExhausted):
+        if isinstance(reservation, spending.BudgetExhausted):
             spent = f"{reservation.used}/{reservation.limit}"
             result.stopped = f"{reservation.scope} {action} budget spent ({spent})"
             result.parked_until = reservation.reset_at
@@ -204,7 +204,7 @@ def _act(
                     reason=ledger.RETRYABLE,
                 )
                 if cap.reset_at is not None:
-                    ledger.park(
+                    spending.park(
                         con,
                         settings.app_name,
                         account_id if cap.cap == "user" else None,

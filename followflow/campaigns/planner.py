@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from followflow.campaigns.budgets import Instant, as_utc
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder, UserRef, split_refs
-from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES, BudgetStatus
+from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES
+from followflow.campaigns.spending import BudgetStatus
 from followflow.store.dialect import Connection
 
 INCLUDED = "included"

@@ -17,17 +17,15 @@ from followflow.campaigns.ledger import (
     RETRYABLE,
     AlreadyDone,
     AlreadyReserved,
-    BudgetExhausted,
-    LedgerError,
     Reservation,
-    budget_status,
     complete,
-    park,
     reserve,
     resolve_from_following,
     unresolved,
 )
+from followflow.campaigns.ledger_sql import LedgerError
 from followflow.campaigns.planner import plan_follow_back
+from followflow.campaigns.spending import BudgetExhausted, budget_status, park
 from followflow.settings import Settings
 from followflow.store.connection import DbPath
 from followflow.store.dialect import WRITE_CONFLICTS, Connection

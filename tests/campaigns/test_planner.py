@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder
-from followflow.campaigns.ledger import RETRYABLE, budget_status
+from followflow.campaigns.ledger import RETRYABLE
 from followflow.campaigns.planner import Plan, plan_follow_back, plan_unfollow_cleanup
+from followflow.campaigns.spending import budget_status
 from followflow.store.connection import DbPath
 from tests.campaigns.world import ACCOUNT, T0, db, ledger_row, profile, profiles, snapshot
 
