@@ -103,7 +103,7 @@ def _stage_page_median(db: Path, n: int, pages: int = 50) -> float:
         con.execute(
             f"""INSERT INTO users (user_id, username, name, followers_count, state, updated_at)
                 SELECT {ID_SQL}, 'u' || i, 'Name ' || i, i % 5000, 'active', now()
-                FROM range(0, ?) t(i) ON CONFLICT DO NOTHING""",
+                FROM range(0, ?) t(i)""",
             [n],
         )
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", n)
