@@ -41,25 +41,28 @@ def open_count(con: Connection, account_id: int, kind: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _analyze(con: Connection, *tables: str) -> None:
-    """PostgreSQL: give the planner the temporary tables' sizes. Autovacuum never visits
-    temporary tables, and without statistics closing 10,000 lost edges of 1,000,000 took
-    over 200 s (a plan for a few rows); DuckDB needs no statistics."""
+def _plan_for_bulk(con: Connection) -> None:
+    """PostgreSQL: plan this transaction's set operations as hash joins.
+
+    Its statistics lag a bulk write (autovacuum analyzes later, never temporary tables),
+    so right after a baseline it took `follow_edges` for one row and chose nested loops:
+    20,000 edges took 47 s to diff, 1,000,000 did not finish. Hash joins are the right
+    plan for every statement here at any size; DuckDB plans without statistics.
+    """
     if is_postgres(con):
-        for table in tables:
-            con.execute(f"ANALYZE {table}")
+        con.execute("SET LOCAL enable_nestloop = off")
 
 
 def apply_staged(con: Connection, snap: Snapshot, now: datetime) -> SnapshotDiff:
     """Diff the staged ids against the open edges, update intervals and events, complete."""
     sid, account, kind = snap.snapshot_id, snap.account_id, snap.kind
     baseline = not _has_baseline(con, snap)
+    _plan_for_bulk(con)
     con.execute(
         "CREATE TEMP TABLE _ff_seen AS "
         "SELECT DISTINCT user_id FROM snapshot_staging WHERE snapshot_id = ?",
         [sid],
     )
-    _analyze(con, "_ff_seen")
     # One full outer join classifies every id at once: seen only (gained), open only
     # (lost, in full mode) or both (kept).
     con.execute(
@@ -73,7 +76,6 @@ def apply_staged(con: Connection, snap: Snapshot, now: datetime) -> SnapshotDiff
            ON s.user_id = o.user_id""",
         [account, kind],
     )
-    _analyze(con, "_ff_diff")
     con.execute(
         "CREATE TEMP TABLE _ff_gained AS SELECT user_id FROM _ff_diff WHERE seen AND NOT was_open"
     )
@@ -85,7 +87,6 @@ def apply_staged(con: Connection, snap: Snapshot, now: datetime) -> SnapshotDiff
            WHERE ? AND was_open AND NOT seen AND first_seen < ?""",
         [snap.mode == "full", snap.started_at],
     )
-    _analyze(con, "_ff_gained", "_ff_lost")
     con.execute(
         """UPDATE follow_edges SET ended = ?, closed_by = ?
            WHERE account_id = ? AND kind = ? AND ended IS NULL
