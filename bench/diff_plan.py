@@ -2,6 +2,7 @@
 
     uv run python bench/diff_plan.py                      # 1M x 1M and 10M x 10M, 3 runs
     uv run python bench/diff_plan.py --sizes 1000000 --runs 5
+    uv run python bench/diff_plan.py --sizes 1000000 --postgres --section diff   # + PostgreSQL
 
 Section "diff": each run builds a fresh DuckDB file holding a baseline of N open follower
 edges (applied by `complete()` itself), stages a second snapshot of N ids with `--churn`
@@ -28,7 +29,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from followflow.store import snapshots
-from followflow.store.connection import transaction
+from followflow.store.connection import DbPath, transaction
+from followflow.store.location import PostgresUrl
 from followflow.store.records import SnapshotDiff
 
 ACCOUNT = 1
@@ -36,15 +38,27 @@ ACCOUNT = 1
 ID_SQL = "(hash(i) >> 2)::BIGINT"
 
 
-def _stage_bulk(db: Path, snapshot_id: int, first: int, count: int) -> None:
+# The same staging on PostgreSQL (its own hash of i, so other ids; the diff is the same).
+ID_SQL_POSTGRES = "(hashint8extended(i, 0) & 4611686018427387903)"
+
+
+def _stage_bulk(db: DbPath, snapshot_id: int, first: int, count: int) -> None:
     """Stage ids for indexes [first, first + count) as 1,000-id pages, in one statement."""
     with transaction(db) as con:
-        con.execute(
-            f"""INSERT INTO snapshot_staging
-                SELECT ?, ((i - ?) // 1000 + 1)::INTEGER, {ID_SQL}
-                FROM range(?, ?) t(i)""",
-            [snapshot_id, first, first, first + count],
-        )
+        if isinstance(db, PostgresUrl):
+            con.execute(
+                f"""INSERT INTO snapshot_staging
+                    SELECT ?, ((i - ?) / 1000 + 1)::INTEGER, {ID_SQL_POSTGRES}
+                    FROM generate_series(CAST(? AS BIGINT), CAST(? AS BIGINT)) t(i)""",
+                [snapshot_id, first, first, first + count - 1],
+            )
+        else:
+            con.execute(
+                f"""INSERT INTO snapshot_staging
+                    SELECT ?, ((i - ?) // 1000 + 1)::INTEGER, {ID_SQL}
+                    FROM range(?, ?) t(i)""",
+                [snapshot_id, first, first, first + count],
+            )
         con.execute(
             "UPDATE snapshots SET pages = ?, users_seen = ? WHERE snapshot_id = ?",
             [(count + 999) // 1000, count, snapshot_id],
@@ -57,9 +71,13 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def diff_run(n: int, churn: float, workdir: Path) -> dict[str, float]:
-    """One run: baseline of n, then a snapshot of n with `churn` replaced; times in seconds."""
-    db = workdir / f"diff-{n}-{time.monotonic_ns()}.duckdb"
+def diff_run(
+    n: int, churn: float, workdir: Path, postgres: PostgresUrl | None = None
+) -> dict[str, float]:
+    """One run: baseline of n, then a snapshot of n with `churn` replaced; times in seconds.
+
+    `postgres`: a fresh PostgreSQL database to run on instead of a DuckDB file."""
+    db: DbPath = postgres or workdir / f"diff-{n}-{time.monotonic_ns()}.duckdb"
     changed = int(n * churn)
     base = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", n)
     _stage_bulk(db, base.snapshot_id, 0, n)
@@ -71,6 +89,8 @@ def diff_run(n: int, churn: float, workdir: Path) -> dict[str, float]:
     diff_s = _timed(lambda: result.append(snapshots.complete(db, cur.snapshot_id)))
     diff = result[0]
     assert diff.gained == changed and diff.lost == changed and diff.count == n, diff
+    if isinstance(db, PostgresUrl):
+        return {"baseline": baseline_s, "diff": diff_s, "stage_page": float("nan")}
     page_s = _stage_page_median(db, n) if n <= 1_000_000 else float("nan")
     for leftover in (db, db.with_name(db.name + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -83,7 +103,7 @@ def _stage_page_median(db: Path, n: int, pages: int = 50) -> float:
         con.execute(
             f"""INSERT INTO users (user_id, username, name, followers_count, state, updated_at)
                 SELECT {ID_SQL}, 'u' || i, 'Name ' || i, i % 5000, 'active', now()
-                FROM range(0, ?) t(i) ON CONFLICT DO NOTHING""",
+                FROM range(0, ?) t(i)""",
             [n],
         )
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", n)
@@ -120,6 +140,37 @@ def section_diff(args: argparse.Namespace) -> None:
                 f"{med['stage_page'] * 1000:>14.1f}{verdict}",
                 flush=True,
             )
+            if args.postgres:
+                _diff_on_postgres(n, args)
+
+
+def _diff_on_postgres(n: int, args: argparse.Namespace) -> None:
+    """The same runs on a throwaway PostgreSQL cluster (tests/postgres.py), one database each."""
+    import sys
+
+    from pydantic import SecretStr
+
+    from followflow.store.postgres import close_pools
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' cluster helper
+    from tests.postgres import PostgresCluster, postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    assert bin_dir is not None, "PostgreSQL binaries are missing: apt-get install postgresql"
+    cluster = PostgresCluster(bin_dir).start()
+    try:
+        runs = []
+        for run in range(args.runs):
+            url = PostgresUrl(SecretStr(cluster.create_database(f"diff_{n}_{run}")))
+            runs.append(diff_run(n, args.churn, Path(), url))
+            close_pools()
+        med = {k: statistics.median(r[k] for r in runs) for k in ("baseline", "diff")}
+        verdict = "" if n != 1_000_000 else ("  OK < 2 s" if med["diff"] < 2 else "  SLOW")
+        print(
+            f"{'(postgres)':>12} {med['baseline']:>11.3f} {med['diff']:>8.3f}{verdict}", flush=True
+        )
+    finally:
+        cluster.stop()
 
 
 # --- section "plan": follow-back planning (owner: campaigns) ----------------------------
@@ -236,6 +287,9 @@ def main() -> None:
         help="comma-separated list sizes N (default 1000000,10000000)",
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--postgres", action="store_true", help="diff: the same runs on a throwaway PostgreSQL"
+    )
     parser.add_argument("--churn", type=float, default=0.01, help="share gained and lost")
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append", help="default: all")
     args = parser.parse_args()

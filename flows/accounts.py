@@ -43,7 +43,7 @@ def remember_profiles(users: list[User]) -> None:
     if not users:
         return
     table = users_table([_as_x_json(u) for u in users], _now())
-    with transaction(get_settings().db_path) as con:
+    with transaction(get_settings().store) as con:
         upsert_users(con, table, _now())
 
 

@@ -16,7 +16,7 @@ from prefect import flow
 from flows.follow_back import follow_back
 from flows.params import FollowBackParams, SnapshotParams
 from flows.snapshot_followers import snapshot_followers
-from followflow.campaigns import ledger
+from followflow.campaigns import spending
 from followflow.report import write_account_report
 from followflow.settings import get_settings
 from followflow.store.connection import connect
@@ -94,8 +94,8 @@ def demo(report_path: Path) -> DemoSummary:
     settings = get_settings()
     write_account_report(settings, CAMPAIGN_ACCOUNT, report_path)
     account_id = next(o.account_id for o in second if o.account == CAMPAIGN_ACCOUNT)
-    with connect(settings.db_path) as con:
-        budget = ledger.budget_status(
+    with connect(settings.store) as con:
+        budget = spending.budget_status(
             con, settings.app_name, account_id, datetime.now(UTC), budgets_from(settings)
         )
     return DemoSummary(

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field
 from flows.accounts import resolve_one, writer_check
 from flows.params import FollowBackParams, SnapshotParams
 from flows.snapshot_followers import snapshot_followers
-from followflow.campaigns import ledger
+from followflow.campaigns import spending
 from followflow.campaigns.planner import Plan, plan_follow_back
 from followflow.form_schema import plain_optional_fields
 from followflow.settings import get_settings
@@ -68,7 +68,7 @@ def refresh_snapshots(account_id: int, mode: str) -> None:
     settings = get_settings()
     complete = {
         s.kind
-        for s in latest_snapshots(settings.db_path, account_id, status="complete")
+        for s in latest_snapshots(settings.store, account_id, status="complete")
         if s.mode == "full"
     }
     for kind in ("followers", "following"):
@@ -122,9 +122,9 @@ def follow_back(params: FollowBackParams) -> CampaignResult:
         refresh_snapshots(account.id, params.refresh)
         if params.live:
             recover(settings, account.username, account.id)
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             plan = plan_follow_back(con, account.id, params.filters, params.order)
-            budget = ledger.budget_status(
+            budget = spending.budget_status(
                 con, settings.app_name, account.id, datetime.now(UTC), budgets_from(settings)
             )
         # Not cut to the budget left: execute() stops at the budget and records when it

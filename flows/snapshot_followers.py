@@ -100,7 +100,7 @@ def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
         settings.unfollow_budget_per_app,
     )
     account_ids = {o.account_id for o in outcomes if o.status == "complete"}
-    with connect(settings.db_path, read_only=True) as con:
+    with connect(settings.store, read_only=True) as con:
         summaries = {
             account_id: summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
             for account_id in sorted(account_ids)

@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from flows.accounts import AccountError, resolve_one, writer_check
 from flows.follow_back import refresh_snapshots, report, run_id, wait_for_approval
 from flows.params import UnfollowCleanupParams
-from followflow.campaigns import ledger
+from followflow.campaigns import spending
 from followflow.campaigns.planner import plan_unfollow_cleanup
 from followflow.settings import get_settings
 from followflow.store.connection import connect
@@ -44,9 +44,9 @@ def unfollow_cleanup(params: UnfollowCleanupParams) -> CampaignResult:
         if params.live:
             recover(settings, account.username, account.id)
         now = datetime.now(UTC)
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             plan = plan_unfollow_cleanup(con, account.id, grace_days, params.allowlist, now)
-            budget = ledger.budget_status(
+            budget = spending.budget_status(
                 con, settings.app_name, account.id, now, budgets_from(settings)
             )
         targets = list(plan.target_ids[: min(params.max_unfollows, budget.unfollows_left)])

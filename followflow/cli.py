@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 auth_app = typer.Typer(help="Log in to X with OAuth 2.0 (PKCE) and inspect stored tokens.")
 app.add_typer(auth_app, name="auth")
+db_app = typer.Typer(help="Inspect the store, or copy a DuckDB file into PostgreSQL.")
+app.add_typer(db_app, name="db")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -370,6 +372,63 @@ def auth_status() -> None:
         typer.echo(status(settings))
     except XAPIError as error:
         fail(str(error))
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the backend, where the store is (password masked), its schema and row counts."""
+    from followflow.store.status import store_status
+
+    settings = settings_or_exit()
+    try:
+        status = store_status(settings.store)
+    except Exception as error:  # noqa: BLE001 - one clear line, whatever failed
+        message, code = describe(error)
+        fail(message, code)
+    for line in status.lines():
+        typer.echo(line)
+
+
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="PostgreSQL URL to copy into (postgresql://user:password@host:port/db).",
+            show_default=False,
+        ),
+    ],
+    replace: Annotated[
+        bool, typer.Option(help="Overwrite a target that already holds another store.")
+    ] = False,
+) -> None:
+    """Copy the DuckDB file at FOLLOWFLOW_DB_PATH (history and ledger) into PostgreSQL.
+
+    Safe to run again after it was stopped; it ends by comparing both stores.
+    """
+    from followflow.store.copy import copy_store, source_rows
+    from followflow.store.location import PostgresUrl, mask_url
+
+    settings = settings_or_exit()
+    try:
+        target = load_settings(database_url=to).store
+    except SettingsError:
+        fail(f"--to {mask_url(to)}: not a postgresql:// URL; give the PostgreSQL store's URL", 2)
+    assert isinstance(target, PostgresUrl)
+    try:
+        total = source_rows(settings.db_path)
+        with typer.progressbar(length=total, label="copying", file=None) as bar:
+            result = copy_store(
+                settings.db_path, target, replace=replace, on_rows=lambda _, n: bar.update(n)
+            )
+    except Exception as error:  # noqa: BLE001 - one clear line, whatever failed
+        message, code = describe(error)
+        fail(message, code)
+    typer.echo(
+        f"copied {sum(result.rows.values()):,} rows into {target.masked}; "
+        "row counts and current views match"
+    )
 
 
 def main() -> None:

@@ -7,14 +7,19 @@ as `**********` in reprs, logs and Prefect parameters.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from followflow.store.location import PostgresUrl
+
 ENV_PREFIX = "FOLLOWFLOW_"
+_POSTGRES_URL = re.compile(r"^(postgres(ql)?://\S+|(\w+\s*=\s*\S+\s*)+)$")
 
 
 class SettingsError(Exception):
@@ -106,8 +111,16 @@ class Settings(BaseSettings):
     )
 
     # --- storage -------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL store, as `postgresql://user:password@host:port/db` or libpq's "
+            "`key=value` form. Unset: the DuckDB file at FOLLOWFLOW_DB_PATH."
+        ),
+    )
     db_path: Path = Field(
-        default=Path("followflow.duckdb"), description="The DuckDB file followflow writes."
+        default=Path("followflow.duckdb"),
+        description="The DuckDB file followflow writes (when FOLLOWFLOW_DATABASE_URL is unset).",
     )
     db_lock_timeout_s: float = Field(
         default=30.0,
@@ -208,6 +221,21 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of followflow's own loggers."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        text = "" if value is None else value.get_secret_value().strip()
+        if value is not None and not _POSTGRES_URL.match(text):
+            raise ValueError("must be a postgresql:// URL or libpq key=value pairs")
+        return SecretStr(text) if value is not None else None
+
+    @property
+    def store(self) -> Path | PostgresUrl:
+        """Where the store is: the one place the backend is chosen (store/location.py)."""
+        from followflow.store.location import store_location
+
+        return store_location(self)
 
 
 SECRET_FIELDS = frozenset(

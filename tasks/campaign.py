@@ -18,7 +18,7 @@ from typing import Literal
 
 from prefect.logging import get_run_logger
 
-from followflow.campaigns import ledger
+from followflow.campaigns import ledger, spending
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.pacing import Pacer
 from followflow.settings import Settings
@@ -95,12 +95,12 @@ def recover(settings: Settings, account: str, account_id: int) -> int:
     Returns how many were settled. Nothing is re-sent here; a follow that never landed
     becomes a retryable failure and is planned again.
     """
-    with connect(settings.db_path) as con:
+    with connect(settings.store) as con:
         pending = ledger.unresolved(con, account_id)
     if not pending:
         return 0
     relations = _relations(account, account_id, [r.target_id for r in pending])
-    with connect(settings.db_path) as con:
+    with connect(settings.store) as con:
         for reservation in pending:
             status = relations.get(reservation.target_id, ())
             ledger.resolve_from_following(
@@ -138,14 +138,14 @@ def execute(
     budgets = budgets_from(settings)
     result = CampaignResult(rows=[])
     for target_id in targets:
-        with connect(settings.db_path) as con:
-            status = ledger.budget_status(con, settings.app_name, account_id, _now(), budgets)
+        with connect(settings.store) as con:
+            status = spending.budget_status(con, settings.app_name, account_id, _now(), budgets)
         left = status.follows_left if action == "follow" else status.unfollows_left
         if left > 0:  # spent: the reservation below parks at once, no point pacing first
             delay = pacer.wait(budget_left=left)
             if delay.seconds > 0:
                 logger.info("pacing: waited %.1f s (%s)", delay.seconds, delay.reason)
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             try:
                 reservation = ledger.reserve(
                     con,
@@ -160,7 +160,7 @@ def execute(
             except (ledger.AlreadyReserved, ledger.AlreadyDone) as why:
                 result.rows.append(ActionRow(target_id, action, "skipped", type(why).__name__))
                 continue
-        if isinstance(reservation, ledger.BudgetExhausted):
+        if isinstance(reservation, spending.BudgetExhausted):
             spent = f"{reservation.used}/{reservation.limit}"
             result.stopped = f"{reservation.scope} {action} budget spent ({spent})"
             result.parked_until = reservation.reset_at
@@ -194,7 +194,7 @@ def _act(
         try:
             outcome = _send(action, account, account_id, target_id)
         except DailyCapReached as cap:
-            with connect(settings.db_path) as con:
+            with connect(settings.store) as con:
                 ledger.complete(
                     con,
                     reservation.action_id,
@@ -204,7 +204,7 @@ def _act(
                     reason=ledger.RETRYABLE,
                 )
                 if cap.reset_at is not None:
-                    ledger.park(
+                    spending.park(
                         con,
                         settings.app_name,
                         account_id if cap.cap == "user" else None,
@@ -216,7 +216,7 @@ def _act(
         except RateLimitUnknown:
             # 429s without reset headers outlasted the client's backoff: stop, and keep the
             # target a candidate (X acted on nothing), instead of failing it for good.
-            with connect(settings.db_path) as con:
+            with connect(settings.store) as con:
                 ledger.complete(
                     con,
                     reservation.action_id,
@@ -234,7 +234,7 @@ def _act(
                 logger.info("%s window spent; waiting %.1f s for its reset", action, wait)
                 time.sleep(wait + random.uniform(0, 0.1))
                 continue
-            with connect(settings.db_path) as con:
+            with connect(settings.store) as con:
                 ledger.complete(
                     con,
                     reservation.action_id,
@@ -248,7 +248,7 @@ def _act(
             # The request may have landed: ask X rather than guess or re-send.
             logger.warning("%s of %d unclear (%s); checking with X", action, target_id, unclear)
             relation = _relations(account, account_id, [target_id]).get(target_id, ())
-            with connect(settings.db_path) as con:
+            with connect(settings.store) as con:
                 outcome = ledger.resolve_from_following(
                     con,
                     reservation.action_id,
@@ -264,12 +264,12 @@ def _act(
                 "settled after an unclear answer" + ("" if landed else f": {outcome}, retryable"),
             )
         except XAPIError as refused:
-            with connect(settings.db_path) as con:
+            with connect(settings.store) as con:
                 ledger.complete(
                     con, reservation.action_id, type(refused).__name__, "failed", _now()
                 )
             return ActionRow(target_id, action, "failed", str(refused))
-        with connect(settings.db_path) as con:
+        with connect(settings.store) as con:
             ledger.complete(con, reservation.action_id, outcome, "done", _now())
         return ActionRow(target_id, action, outcome)
     raise AssertionError("unreachable: the loop returns on its last attempt")

@@ -45,7 +45,7 @@ def read_head(
     logger: Logger,
 ) -> SnapshotDiff:
     """Read from the newest until known followers appear; record only the new ones."""
-    db = settings.db_path
+    db = settings.store
     new_pages: list[pa.Table] = []
 
     def keep(page_no: int, page: Page) -> bool:

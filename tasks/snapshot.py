@@ -70,7 +70,7 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
     """Read one list of one account into the store; complete, or leave it partial to resume."""
     logger = get_run_logger()
     settings = get_settings()
-    db = settings.db_path
+    db = settings.store
     outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
     principal = client_for(settings, for_writes=False, user_id=account.id).principal
     limit_name = x_limit_name(kind, principal)
@@ -121,7 +121,7 @@ def _read_full(
     logger: Logger,
 ) -> SnapshotDiff:
     """Read the whole list from the checkpoint on, every page spooled as it arrives."""
-    db, snapshot_id = settings.db_path, checkpoint.snapshot_id
+    db, snapshot_id = settings.store, checkpoint.snapshot_id
     cursor = Cursor(checkpoint.pages_done, checkpoint.next_token)
     users = checkpoint.users_seen
     while not cursor.finished:
@@ -168,5 +168,5 @@ def _record_diff(diff: SnapshotDiff, outcome: ListOutcome, kind: Kind) -> None:
     if diff.lost_ids and kind == "followers":
         outcome.lost_reasons = _classify_lost(diff.lost_ids)
         store_events.record_lost_reasons(
-            get_settings().db_path, diff.snapshot_id, outcome.lost_reasons
+            get_settings().store, diff.snapshot_id, outcome.lost_reasons
         )

@@ -165,3 +165,23 @@ def postgres_url(postgres_cluster, request):  # type: ignore[no-untyped-def]
     url = postgres_cluster.create_database(name)
     yield url
     postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store(request, tmp_path):  # type: ignore[no-untyped-def]
+    """The store a test writes, on each backend in turn (DESIGN.md 6; STYLE.md 4):
+    a DuckDB file in the test's folder, then a fresh PostgreSQL database."""
+    from pydantic import SecretStr
+
+    from followflow.store.location import PostgresUrl
+    from followflow.store.postgres import close_pools
+
+    if request.param == "duckdb":
+        yield tmp_path / "ff.duckdb"
+        return
+    location = PostgresUrl(SecretStr(request.getfixturevalue("postgres_url")))
+    yield location
+    close_pools()
+    import shutil
+
+    shutil.rmtree(location.spool_root(), ignore_errors=True)

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from followflow.campaigns.budgets import Instant, as_utc
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder, UserRef, split_refs
-from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES, BudgetStatus
+from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES
+from followflow.campaigns.spending import BudgetStatus
+from followflow.store.dialect import Connection
 
 INCLUDED = "included"
 ALLOWLISTED = "allowlisted"
@@ -179,7 +180,7 @@ ledger AS (
 
 
 def plan_follow_back(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     filters: CandidateFilters | None = None,
     order: CandidateOrder = CandidateOrder.NEWEST_FOLLOWERS_FIRST,
@@ -208,9 +209,9 @@ def plan_follow_back(
     WITH candidates AS (
         SELECT f.follower_id AS user_id
         FROM current_followers f
-        ANTI JOIN (SELECT followed_id FROM current_following WHERE account_id = $account) g
-            ON g.followed_id = f.follower_id
-        WHERE f.account_id = $account
+        WHERE f.account_id = $account AND NOT EXISTS (
+            SELECT 1 FROM current_following g
+            WHERE g.account_id = $account AND g.followed_id = f.follower_id)
     ),
     seen AS (
         SELECT user_id, max("at") AS seen_at FROM follower_events
@@ -226,12 +227,12 @@ def plan_follow_back(
                 WHEN l.followed THEN 'already_followed'
                 WHEN l.pending THEN 'already_pending'
                 WHEN l.failed_permanently THEN 'failed_permanently'
-                WHEN list_contains($deny_ids::BIGINT[], c.user_id)
-                    OR list_contains($deny_names::VARCHAR[], lower(u.username))
+                WHEN c.user_id = ANY($deny_ids::BIGINT[])
+                    OR lower(u.username) = ANY($deny_names::VARCHAR[])
                     THEN 'denylisted'
                 WHEN u.state IN ('suspended', 'deactivated') THEN 'inactive'
-                WHEN list_contains($allow_ids::BIGINT[], c.user_id)
-                    OR list_contains($allow_names::VARCHAR[], lower(u.username))
+                WHEN c.user_id = ANY($allow_ids::BIGINT[])
+                    OR lower(u.username) = ANY($allow_names::VARCHAR[])
                     THEN '{ALLOWLISTED}'
                 WHEN u.user_id IS NULL THEN 'no_profile'
                 {filter_cases}
@@ -251,7 +252,7 @@ def plan_follow_back(
 
 
 def plan_unfollow_cleanup(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     grace_days: float,
     allowlist: Sequence[UserRef] = (),
@@ -278,8 +279,8 @@ def plan_unfollow_cleanup(
             WHEN l.in_flight THEN 'in_flight'
             WHEN l.unfollowed THEN 'already_unfollowed'
             WHEN f.follower_id IS NOT NULL THEN 'follows_back'
-            WHEN list_contains($allow_ids::BIGINT[], g.followed_id)
-                OR list_contains($allow_names::VARCHAR[], lower(u.username))
+            WHEN g.followed_id = ANY($allow_ids::BIGINT[])
+                OR lower(u.username) = ANY($allow_names::VARCHAR[])
                 THEN '{ALLOWLISTED}'
             WHEN g.since IS NULL OR g.since > $cutoff THEN 'within_grace'
             ELSE '{INCLUDED}'
@@ -304,8 +305,9 @@ def _filter_checks(
     checks: list[tuple[str, str]] = []
     params: dict[str, Any] = {}
     ratio = (
-        "(CASE WHEN coalesce(u.following_count, 0) = 0 THEN 'inf'::DOUBLE "
-        "ELSE coalesce(u.followers_count, 0) / u.following_count END)"
+        # Cast before dividing: PostgreSQL divides integers as integers.
+        "(CASE WHEN coalesce(u.following_count, 0) = 0 THEN CAST('inf' AS DOUBLE PRECISION) "
+        "ELSE CAST(coalesce(u.followers_count, 0) AS DOUBLE PRECISION) / u.following_count END)"
     )
     bio = "lower(coalesce(u.description, ''))"
     if filters.exclude_protected:
@@ -337,13 +339,13 @@ def _filter_checks(
         checks.append(
             (
                 "missing_bio_keyword",
-                "NOT (" + " OR ".join(f"contains({bio}, ${n})" for n in names) + ")",
+                "NOT (" + " OR ".join(f"strpos({bio}, ${n}) > 0" for n in names) + ")",
             )
         )
     if filters.bio_exclude:
         names = _keyword_params(params, "exc", filters.bio_exclude)
         checks.append(
-            ("excluded_bio_keyword", " OR ".join(f"contains({bio}, ${n})" for n in names))
+            ("excluded_bio_keyword", " OR ".join(f"strpos({bio}, ${n}) > 0" for n in names))
         )
     return checks, params
 
@@ -384,7 +386,7 @@ def _now(now: Instant | None) -> datetime:
     return as_utc(now) if now is not None else datetime.now(UTC)
 
 
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+def _arrow(con: Connection, sql: str, params: dict[str, Any]) -> pa.Table:
     # A relation hands Arrow its rows without the extra copy a DB-API result makes.
     relation = con.sql(sql, params=params)
     if relation is None:

@@ -11,13 +11,12 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from followflow.report import data
 from followflow.report.data import resolve_account
 from followflow.report.html import render
 from followflow.report.summary import render_markdown
 from followflow.settings import Settings
+from followflow.store.dialect import Connection
 
 DEFAULT_BUDGETS = (400, 1000, 500)
 """X's caps: follows per account, follows per app, unfollows per app, per rolling 24 h."""
@@ -34,7 +33,7 @@ __all__ = [
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     *,
     now: datetime,
@@ -48,7 +47,7 @@ def build_report(
 
 
 def summary_markdown(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     *,
     now: datetime,
@@ -92,11 +91,11 @@ def write_account_report(settings: Settings, account: str, path: Path) -> Path:
         settings.follow_budget_per_app,
         settings.unfollow_budget_per_app,
     )
-    with connect(settings.db_path, read_only=True) as con:
+    with connect(settings.store, read_only=True) as con:
         account_id = resolve_account(con, account)
         if account_id is None:
             raise UnknownAccount(
-                f"{account}: not in {settings.db_path}; run `followflow snapshot {account}` first"
+                f"{account}: not in {settings.store}; run `followflow snapshot {account}` first"
             )
         html = build_report(con, account_id, now=datetime.now(UTC), budgets=budgets)
     return write_report(html, path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
+from followflow.store.dialect import Connection
 
 BUDGET_WINDOW = timedelta(hours=24)
 
@@ -96,7 +96,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def account(con: duckdb.DuckDBPyConnection, account_id: int) -> Account:
+def account(con: Connection, account_id: int) -> Account:
     """The account's profile from `users`, or an Account with only the id."""
     row = con.execute("SELECT username, name FROM users WHERE user_id = ?", [account_id]).fetchone()
     if row is None:
@@ -104,7 +104,7 @@ def account(con: duckdb.DuckDBPyConnection, account_id: int) -> Account:
     return Account(account_id, row[0], row[1])
 
 
-def resolve_account(con: duckdb.DuckDBPyConnection, account: str) -> int | None:
+def resolve_account(con: Connection, account: str) -> int | None:
     """The account id for a numeric id or a username (with or without '@'); None if unknown."""
     text = account.strip().removeprefix("@")
     if text.isdigit():
@@ -116,7 +116,7 @@ def resolve_account(con: duckdb.DuckDBPyConnection, account: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def count_series(con: duckdb.DuckDBPyConnection, account_id: int) -> list[CountPoint]:
+def count_series(con: Connection, account_id: int) -> list[CountPoint]:
     """users_seen of every complete full snapshot of the account, oldest first.
 
     Head snapshots are left out: they read only the newest page or two, so their users_seen
@@ -134,7 +134,7 @@ def count_series(con: duckdb.DuckDBPyConnection, account_id: int) -> list[CountP
     return [CountPoint(int(sid), str(kind), _utc(at), int(seen)) for sid, kind, at, seen in rows]
 
 
-def snapshot_changes(con: duckdb.DuckDBPyConnection, account_id: int) -> list[SnapshotChange]:
+def snapshot_changes(con: Connection, account_id: int) -> list[SnapshotChange]:
     """Gained and lost followers per complete followers snapshot, oldest first.
 
     Counted from `follower_events` (the history itself) rather than the snapshot's own
@@ -179,7 +179,7 @@ def snapshot_changes(con: duckdb.DuckDBPyConnection, account_id: int) -> list[Sn
     ]
 
 
-def actions_per_day(con: duckdb.DuckDBPyConnection, account_id: int) -> list[ActionDay]:
+def actions_per_day(con: Connection, account_id: int) -> list[ActionDay]:
     """The account's campaign actions per UTC day, action and outcome, oldest day first."""
     rows = con.execute(
         """
@@ -189,14 +189,14 @@ def actions_per_day(con: duckdb.DuckDBPyConnection, account_id: int) -> list[Act
                     ELSE coalesce(outcome, status) END AS outcome,
                count(*)
         FROM actions WHERE account_id = ?
-        GROUP BY ALL ORDER BY day, action, outcome
+        GROUP BY day, action, 3 ORDER BY day, action, outcome
         """,
         [account_id],
     ).fetchall()
     return [ActionDay(day, str(action), str(outcome), int(n)) for day, action, outcome, n in rows]
 
 
-def app_of(con: duckdb.DuckDBPyConnection, account_id: int) -> str | None:
+def app_of(con: Connection, account_id: int) -> str | None:
     """The app the account's latest action went through, None before any action."""
     row = con.execute(
         "SELECT app_id FROM actions WHERE account_id = ? ORDER BY reserved_at DESC LIMIT 1",
@@ -206,7 +206,7 @@ def app_of(con: duckdb.DuckDBPyConnection, account_id: int) -> str | None:
 
 
 def budget_use(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     *,
     now: datetime,
@@ -242,7 +242,7 @@ def budget_use(
 
 
 def budget_parks(
-    con: duckdb.DuckDBPyConnection, account_id: int, *, now: datetime, app_id: str | None
+    con: Connection, account_id: int, *, now: datetime, app_id: str | None
 ) -> list[BudgetPark]:
     """Budgets X reported spent, still parked at `now`: the account's, and its app's caps.
 
@@ -284,7 +284,7 @@ class ReportData:
 
 
 def load(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     *,
     now: datetime,

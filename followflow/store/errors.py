@@ -4,6 +4,8 @@
   + DatabaseLocked       another process holds the file past the lock timeout
   + DatabaseUnreadable   the file is not a DuckDB database, is damaged, or cannot be opened
   + DatabaseUnwritable   the disk is full (or the file cannot be written)
+  + DatabaseUnreachable  the PostgreSQL server refused or cannot be reached
+  + SchemaTooNew         a newer followflow wrote the store
   + SnapshotNotFound     no snapshot with that id
   + SnapshotStateError   the snapshot's status does not allow the operation
 """
@@ -56,6 +58,31 @@ class DatabaseUnwritable(StoreError):
         super().__init__(
             f"cannot write {path}: {detail}; free space on its disk (or point "
             "FOLLOWFLOW_DB_PATH elsewhere) and run again: what was saved before is kept"
+        )
+
+
+class DatabaseUnreachable(StoreError):
+    """The PostgreSQL store cannot be used: server down, wrong password, no such database.
+
+    `where` is the URL with its password masked; `detail` never holds the password.
+    """
+
+    def __init__(self, where: str, detail: str, advice: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(f"cannot open the PostgreSQL store {where}: {detail}; {advice}")
+
+
+class SchemaTooNew(StoreError):
+    """The store records migrations this followflow does not know: a newer one wrote it."""
+
+    def __init__(self, where: str, found: int, known: int) -> None:
+        self.where = where
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"{where} has schema version {found}, newer than this followflow's {known}: "
+            "upgrade followflow (uv sync) before using this store"
         )
 
 

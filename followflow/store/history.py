@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from followflow.store.connection import DbPath, connect, first_row
+from followflow.store.dialect import is_postgres
 from followflow.store.records import Kind, Snapshot, check_kind
 
 _SNAPSHOT_COLUMNS = (
@@ -40,6 +41,28 @@ class EdgeEvent:
     snapshot_id: int
 
 
+# The running list size after each complete snapshot. DuckDB joins each snapshot to the
+# latest running count at or before it with ASOF; PostgreSQL has no ASOF join, so a
+# correlated subquery picks that row (an index-free scan of `running` per snapshot).
+_COUNTS_OVER_TIME = """
+WITH deltas AS (
+    SELECT first_seen AS ts, 1 AS d FROM follow_edges WHERE account_id = ? AND kind = ?
+    UNION ALL
+    SELECT ended, -1 FROM follow_edges WHERE account_id = ? AND kind = ? AND ended IS NOT NULL),
+running AS (SELECT ts, sum(sum(d)) OVER (ORDER BY ts) AS n FROM deltas GROUP BY ts),
+done AS (
+    SELECT snapshot_id, finished_at FROM snapshots
+    WHERE account_id = ? AND kind = ? AND status = 'complete')
+{as_of}
+ORDER BY done.finished_at, done.snapshot_id"""
+_AS_OF_DUCKDB = """SELECT done.snapshot_id, done.finished_at, coalesce(running.n, 0)
+FROM done ASOF LEFT JOIN running ON done.finished_at >= running.ts"""
+_AS_OF_POSTGRES = """SELECT done.snapshot_id, done.finished_at, coalesce((
+    SELECT running.n FROM running WHERE running.ts <= done.finished_at
+    ORDER BY running.ts DESC LIMIT 1), 0)
+FROM done"""
+
+
 def counts_over_time(
     db: DbPath, account_id: int, kind: str = "followers", *, read_only: bool = False
 ) -> list[CountPoint]:
@@ -50,22 +73,9 @@ def counts_over_time(
     """
     kind_ = check_kind(kind)
     with connect(db, read_only=read_only) as con:
+        as_of = _AS_OF_POSTGRES if is_postgres(con) else _AS_OF_DUCKDB
         rows = con.execute(
-            """WITH deltas AS (
-                   SELECT first_seen AS ts, 1 AS d FROM follow_edges
-                   WHERE account_id = $account AND kind = $kind
-                   UNION ALL
-                   SELECT ended, -1 FROM follow_edges
-                   WHERE account_id = $account AND kind = $kind AND ended IS NOT NULL),
-               running AS (
-                   SELECT ts, sum(sum(d)) OVER (ORDER BY ts) AS n FROM deltas GROUP BY ts),
-               done AS (
-                   SELECT snapshot_id, finished_at FROM snapshots
-                   WHERE account_id = $account AND kind = $kind AND status = 'complete')
-               SELECT done.snapshot_id, done.finished_at, coalesce(running.n, 0)
-               FROM done ASOF LEFT JOIN running ON done.finished_at >= running.ts
-               ORDER BY done.finished_at, done.snapshot_id""",
-            {"account": account_id, "kind": kind_},
+            _COUNTS_OVER_TIME.format(as_of=as_of), [account_id, kind_] * 3
         ).fetchall()
     return [CountPoint(int(sid), at, int(n)) for sid, at, n in rows]
 
@@ -83,9 +93,9 @@ def snapshot_history(
     with connect(db, read_only=read_only) as con:
         rows = con.execute(
             f"""SELECT {_SNAPSHOT_COLUMNS} FROM snapshots
-                WHERE account_id = ? AND list_contains(?, kind)
+                WHERE account_id = ? AND kind IN (?, ?)
                 ORDER BY snapshot_id DESC LIMIT ?""",
-            [account_id, kinds, limit if limit is not None else 2**62],
+            [account_id, kinds[0], kinds[-1], limit if limit is not None else 2**62],
         ).fetchall()
     return [Snapshot(*row) for row in rows]
 
@@ -100,10 +110,13 @@ def latest_snapshots(
     """The latest snapshot of each (account, kind), optionally only those with `status`."""
     with connect(db, read_only=read_only) as con:
         rows = con.execute(
-            f"""SELECT {_SNAPSHOT_COLUMNS} FROM snapshots
-                WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?)
-                QUALIFY row_number() OVER (PARTITION BY account_id, kind
-                                           ORDER BY snapshot_id DESC) = 1
+            f"""SELECT {_SNAPSHOT_COLUMNS} FROM (
+                    SELECT *, row_number() OVER (PARTITION BY account_id, kind
+                                                 ORDER BY snapshot_id DESC) AS newest
+                    FROM snapshots
+                    WHERE (CAST(? AS BIGINT) IS NULL OR account_id = ?)
+                      AND (CAST(? AS VARCHAR) IS NULL OR status = ?)) latest
+                WHERE newest = 1
                 ORDER BY account_id, kind""",
             [account_id, account_id, status, status],
         ).fetchall()
@@ -143,7 +156,8 @@ def events(
             """SELECT account_id, kind, user_id, event, "at", reason, snapshot_id
                FROM follow_events
                WHERE account_id = ? AND kind = ?
-                 AND (? IS NULL OR snapshot_id = ?) AND (? IS NULL OR "at" >= ?)
+                 AND (CAST(? AS BIGINT) IS NULL OR snapshot_id = ?)
+                 AND (CAST(? AS TIMESTAMPTZ) IS NULL OR "at" >= ?)
                ORDER BY "at" DESC, snapshot_id DESC, event, user_id
                LIMIT ?""",
             [

@@ -6,9 +6,16 @@ applied migration: add a new one. The public names (DESIGN.md 3) are the views
 `current_followers`, `current_following`, `follower_events`, `following_since` and the
 tables `users`, `snapshots`, `actions`, `budget_state`; everything else may change.
 
+The same registry builds the DuckDB file and the PostgreSQL store. The DDL is shared text
+(both read VARCHAR, TIMESTAMPTZ, sequences, views); where a dialect needs its own, the
+twin sits beside the shared text and the migration picks it with `is_postgres(con)`.
+The schema version is the number of migrations applied; a store that records one this
+followflow does not know was written by a newer followflow and is refused.
+
 Follow edges are intervals (`follow_edges`: first_seen, last_seen, ended), so storage grows
 with churn, not with the number of snapshots. No secondary indexes on purpose: DuckDB
 scans a million ids in about a millisecond, and ART indexes slow every bulk append.
+PostgreSQL gets the indexes its plans need (m008), and keeps the users key (m007).
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import duckdb
+from followflow.store.dialect import Connection, is_postgres
+from followflow.store.errors import SchemaTooNew
 
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
+Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[tuple[str, Migration]] = []
 
@@ -166,38 +174,44 @@ def migration(fn: Migration) -> Migration:
 
 
 @migration
-def m001_users(con: duckdb.DuckDBPyConnection) -> None:
+def m001_users(con: Connection) -> None:
     con.execute(USERS_DDL)
 
 
 @migration
-def m002_snapshots(con: duckdb.DuckDBPyConnection) -> None:
+def m002_snapshots(con: Connection) -> None:
     con.execute(SNAPSHOTS_DDL)
 
 
 @migration
-def m003_edges_and_events(con: duckdb.DuckDBPyConnection) -> None:
+def m003_edges_and_events(con: Connection) -> None:
     con.execute(EDGES_DDL)
 
 
 @migration
-def m004_views(con: duckdb.DuckDBPyConnection) -> None:
+def m004_views(con: Connection) -> None:
     con.execute(VIEWS_DDL)
 
 
 @migration
-def m005_actions(con: duckdb.DuckDBPyConnection) -> None:
+def m005_actions(con: Connection) -> None:
     con.execute(ACTIONS_DDL)
 
 
 @migration
-def m006_budget_state(con: duckdb.DuckDBPyConnection) -> None:
+def m006_budget_state(con: Connection) -> None:
     con.execute(BUDGET_STATE_DDL)
 
 
 @migration
-def m007_users_without_index(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild `users` without its primary-key index (see users.py for why)."""
+def m007_users_without_index(con: Connection) -> None:
+    """Rebuild `users` without its primary-key index (see users.py for why).
+
+    PostgreSQL keeps the key: writers on many hosts upsert with ON CONFLICT on it, and a
+    b-tree insert there costs far less than DuckDB's ART index did.
+    """
+    if is_postgres(con):
+        return
     unkeyed = USERS_DDL.replace("user_id BIGINT PRIMARY KEY", "user_id BIGINT NOT NULL")
     con.execute(unkeyed.replace("CREATE TABLE users", "CREATE TABLE users_unkeyed"))
     con.execute("INSERT INTO users_unkeyed SELECT * FROM users")
@@ -205,19 +219,56 @@ def m007_users_without_index(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE users_unkeyed RENAME TO users")
 
 
-def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+@migration
+def m008_postgres_indexes(con: Connection) -> None:
+    """PostgreSQL plans need indexes where DuckDB scans: open edges of an account, a
+    snapshot's staged pages and events, and the ledger's rolling window."""
+    if not is_postgres(con):
+        return
+    con.execute(POSTGRES_INDEXES_DDL)
+
+
+POSTGRES_INDEXES_DDL = """
+CREATE INDEX follow_edges_open ON follow_edges (account_id, kind, user_id) WHERE ended IS NULL;
+CREATE INDEX snapshot_staging_page ON snapshot_staging (snapshot_id, page_no);
+CREATE INDEX follow_events_snapshot ON follow_events (snapshot_id, event);
+CREATE INDEX snapshots_account ON snapshots (account_id, kind, mode, status);
+CREATE INDEX actions_window ON actions (app_id, action, status, account_id)
+"""
+
+
+def schema_version(con: Connection) -> int:
+    """How many migrations the store records (0 for a new store)."""
+    return len(applied_migrations(con))
+
+
+def applied_migrations(con: Connection) -> list[str]:
     """Names of the migrations recorded in this database, in the order applied."""
-    con.execute(SCHEMA_MIGRATIONS_DDL)
+    # Asked first so that a read-only connection can answer too (0 for a new store).
+    exists = con.execute(
+        """SELECT count(*) FROM information_schema.tables
+           WHERE table_name = 'schema_migrations' AND table_catalog = current_database()"""
+    ).fetchall()
+    if not exists[0][0]:
+        return []
     rows = con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
     return [str(name) for (name,) in rows]
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+def apply_migrations(con: Connection, *, where: str) -> list[str]:
     """Apply every registered migration not yet recorded, each in its own transaction.
 
     Returns the names applied now (empty when the schema is current).
+
+    Raises:
+        SchemaTooNew: the store records a migration this followflow does not know
+            (`where` names the store in the message).
     """
+    con.execute(SCHEMA_MIGRATIONS_DDL)
     done = set(applied_migrations(con))
+    unknown = done - {name for name, _ in MIGRATIONS}
+    if unknown:
+        raise SchemaTooNew(where, found=len(done), known=len(MIGRATIONS))
     applied: list[str] = []
     for name, fn in MIGRATIONS:
         if name in done:

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 
-import duckdb
 import pyarrow as pa
 
 from followflow.store import edges, spool
 from followflow.store.connection import DbPath, connect, first_row, transaction
+from followflow.store.dialect import Connection
 from followflow.store.errors import SnapshotNotFound, SnapshotStateError
 from followflow.store.records import (
     Checkpoint,
@@ -46,7 +46,7 @@ _ERROR_MAX_CHARS = 2000
 _STAGE_VIEW = "_ff_stage_ids"
 
 
-def load(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> Snapshot:
+def load(con: Connection, snapshot_id: int) -> Snapshot:
     """The `snapshots` row of `snapshot_id`, or SnapshotNotFound."""
     row = first_row(
         con.execute(f"SELECT {_COLUMNS} FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
@@ -71,7 +71,7 @@ def _checkpoint(snap: Snapshot, *, resumed: bool = False) -> Checkpoint:
     )
 
 
-def _abandon(con: duckdb.DuckDBPyConnection, snapshot_id: int, why: str, now: datetime) -> None:
+def _abandon(con: Connection, snapshot_id: int, why: str, now: datetime) -> None:
     con.execute(
         """UPDATE snapshots SET status = 'failed', error = ?, finished_at = ?, next_token = NULL
            WHERE snapshot_id = ?""",
@@ -81,7 +81,7 @@ def _abandon(con: duckdb.DuckDBPyConnection, snapshot_id: int, why: str, now: da
 
 
 def insert_snapshot(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     account_id: int,
     kind: Kind,
     mode: Mode,
@@ -210,9 +210,7 @@ def _ids_table(page_users: pa.Table | pa.Array | Sequence[int]) -> pa.Table:
     return pa.table({"user_id": pa.array(page_users, type=pa.int64())})
 
 
-def _upsert_profiles(
-    con: duckdb.DuckDBPyConnection, pages: Sequence[pa.Table], now: datetime
-) -> None:
+def _upsert_profiles(con: Connection, pages: Sequence[pa.Table], now: datetime) -> None:
     """Upsert the profiles of `pages`, one statement per run of pages with the same columns."""
     run: list[pa.Table] = []
     for page in [*pages, None]:
@@ -225,7 +223,7 @@ def _upsert_profiles(
 
 
 def stage_batch(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     snap: Snapshot,
     pages: Sequence[tuple[int | None, pa.Table, str | None]],
     now: datetime,
@@ -298,7 +296,7 @@ def stage_batch(
 
 
 def stage_rows(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     snap: Snapshot,
     page: pa.Table,
     next_token: str | None,
@@ -309,9 +307,7 @@ def stage_rows(
     return stage_batch(con, snap, [(page_no, page, next_token)], now)
 
 
-def _fold_spooled(
-    db: DbPath, con: duckdb.DuckDBPyConnection, snap: Snapshot, now: datetime
-) -> Snapshot:
+def _fold_spooled(db: DbPath, con: Connection, snap: Snapshot, now: datetime) -> Snapshot:
     """Stage the ids of the pages spooled on disk after the checkpoint (their files stay
     for `complete()`, which upserts their profiles)."""
     if snap.status not in ("running", "partial"):

@@ -9,7 +9,8 @@ behind, and the next run stages it before it fetches anything, so a crash still 
 most the page in flight. The files stay until the snapshot completes, which upserts their
 profiles into `users`, or is abandoned.
 
-Files live in `<db>.pages/<snapshot_id>/page-<n>.arrow`, next to the database. Each is
+Files live in `<db>.pages/<snapshot_id>/page-<n>.arrow`, next to the DuckDB file (for a
+PostgreSQL store, in this host's temporary folder: see PostgresUrl.spool_root). Each is
 written under a temporary name and renamed, so a file that exists is whole; one that
 cannot be read all the same (a power cut before the data reached the disk) ends the pages
 that can be staged, and the run fetches again from there.
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from followflow.store.errors import DatabaseUnwritable
+from followflow.store.location import PostgresUrl, StoreLocation
 
 _TOKEN_KEY = b"next_token"
 # lz4 halves the files (~110 KB for 1,000 profiles) for ~0.3 ms a page.
@@ -45,23 +47,26 @@ class SpooledPage:
     users: pa.Table
 
 
-def spool_root(db: str | os.PathLike[str]) -> Path:
-    """The folder that holds the spooled pages of every snapshot of `db`."""
+def spool_root(db: StoreLocation) -> Path:
+    """The folder that holds the spooled pages of every snapshot of `db`: next to a
+    DuckDB file, or in this host's temporary folder for a PostgreSQL store."""
+    if isinstance(db, PostgresUrl):
+        return db.spool_root()
     path = Path(db).expanduser().resolve()
     return path.with_name(path.name + ".pages")
 
 
-def _folder(db: str | os.PathLike[str], snapshot_id: int) -> Path:
+def _folder(db: StoreLocation, snapshot_id: int) -> Path:
     return spool_root(db) / str(snapshot_id)
 
 
-def _unwritable(db: str | os.PathLike[str], error: OSError) -> DatabaseUnwritable:
+def _unwritable(db: StoreLocation, error: OSError) -> DatabaseUnwritable:
     reason = os.strerror(error.errno) if error.errno else str(error)
     return DatabaseUnwritable(spool_root(db), reason.lower())
 
 
 def write_page(
-    db: str | os.PathLike[str], snapshot_id: int, page_no: int, users: pa.Table,
+    db: StoreLocation, snapshot_id: int, page_no: int, users: pa.Table,
     next_token: str | None,
 ) -> None:  # fmt: skip
     """Write one page durably enough to survive the process (rewriting it is harmless).
@@ -106,7 +111,7 @@ def _read(path: Path, page_no: int) -> SpooledPage | None:
     return SpooledPage(page_no, token.decode() if token else None, table)
 
 
-def pending(db: str | os.PathLike[str], snapshot_id: int, after_page: int) -> Iterator[SpooledPage]:
+def pending(db: StoreLocation, snapshot_id: int, after_page: int) -> Iterator[SpooledPage]:
     """Spooled pages that continue a checkpoint at `after_page`, in order.
 
     Pages at or before the checkpoint were folded already (the process died before it
@@ -126,7 +131,7 @@ def pending(db: str | os.PathLike[str], snapshot_id: int, after_page: int) -> It
         expected += 1
 
 
-def readable(db: str | os.PathLike[str], snapshot_id: int) -> Iterator[SpooledPage]:
+def readable(db: StoreLocation, snapshot_id: int) -> Iterator[SpooledPage]:
     """Every spooled page of a snapshot that can be read, in page order."""
     for page_no, path in _numbered(_folder(db, snapshot_id)):
         page = _read(path, page_no)
@@ -134,19 +139,19 @@ def readable(db: str | os.PathLike[str], snapshot_id: int) -> Iterator[SpooledPa
             yield page
 
 
-def page_count(db: str | os.PathLike[str], snapshot_id: int) -> int:
+def page_count(db: StoreLocation, snapshot_id: int) -> int:
     """How many page files a snapshot has spooled (without reading them)."""
     return len(_numbered(_folder(db, snapshot_id)))
 
 
-def discard(db: str | os.PathLike[str], snapshot_id: int) -> None:
+def discard(db: StoreLocation, snapshot_id: int) -> None:
     """Remove every spooled page of a snapshot (and the spool folder once it is empty)."""
     shutil.rmtree(_folder(db, snapshot_id), ignore_errors=True)
     with contextlib.suppress(OSError):  # another snapshot still has pages, or it is gone
         spool_root(db).rmdir()
 
 
-def spooled_snapshots(db: str | os.PathLike[str]) -> list[int]:
+def spooled_snapshots(db: StoreLocation) -> list[int]:
     """Ids of the snapshots that have a spool folder."""
     try:
         entries = list(spool_root(db).iterdir())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from followflow.campaigns.budgets import Budgets, as_utc
@@ -19,19 +17,20 @@ from followflow.campaigns.ledger import (
     RETRYABLE,
     AlreadyDone,
     AlreadyReserved,
-    BudgetExhausted,
-    LedgerError,
     Reservation,
-    budget_status,
     complete,
-    park,
     reserve,
     resolve_from_following,
     unresolved,
 )
+from followflow.campaigns.ledger_sql import LedgerError
 from followflow.campaigns.planner import plan_follow_back
+from followflow.campaigns.spending import BudgetExhausted, budget_status, park
 from followflow.settings import Settings
+from followflow.store.connection import DbPath
+from followflow.store.dialect import WRITE_CONFLICTS, Connection
 from tests.campaigns.world import ACCOUNT, T0, db, fill, profile, profiles, snapshot
+from tests.store.helpers import store_env
 
 US = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
@@ -40,13 +39,13 @@ BUDGETS = Budgets()
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with db(tmp_path / "ledger.duckdb") as c:
+def con(store: DbPath) -> Iterator[Connection]:
+    with db(store) as c:
         yield c
 
 
 def take(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     target_id: int,
     *,
     at: object = T0,
@@ -76,7 +75,7 @@ def test_budgets_from_settings(settings: Settings) -> None:
         Budgets(follow_budget_per_user=-1)
 
 
-def test_400_follows_per_user_then_exhausted(con: duckdb.DuckDBPyConnection) -> None:
+def test_400_follows_per_user_then_exhausted(con: Connection) -> None:
     for i in range(400):
         r = take(con, i, at=T0 + i * timedelta(seconds=1))
         assert isinstance(r, Reservation)
@@ -88,7 +87,7 @@ def test_400_follows_per_user_then_exhausted(con: duckdb.DuckDBPyConnection) -> 
     assert keys == [(401,)]
 
 
-def test_1000_follows_per_app(con: duckdb.DuckDBPyConnection) -> None:
+def test_1000_follows_per_app(con: Connection) -> None:
     fill(con, 400, account_id=1)
     fill(con, 400, account_id=2, first_target=20_000_000)
     fill(con, 199, account_id=3, first_target=30_000_000)
@@ -103,7 +102,7 @@ def test_1000_follows_per_app(con: duckdb.DuckDBPyConnection) -> None:
     assert isinstance(refused, BudgetExhausted) and refused.scope == "user"
 
 
-def test_500_unfollows_per_app_independent_of_follows(con: duckdb.DuckDBPyConnection) -> None:
+def test_500_unfollows_per_app_independent_of_follows(con: Connection) -> None:
     fill(con, 499, action="unfollow")
     fill(con, 400, account_id=2, first_target=20_000_000)
     assert isinstance(take(con, 1, action="unfollow", account_id=2, at=T0 + HOUR), Reservation)
@@ -118,7 +117,7 @@ def test_500_unfollows_per_app_independent_of_follows(con: duckdb.DuckDBPyConnec
     assert isinstance(take(con, 2, account_id=3, at=T0 + HOUR), Reservation)  # follows unaffected
 
 
-def test_lower_configured_budgets_apply(con: duckdb.DuckDBPyConnection) -> None:
+def test_lower_configured_budgets_apply(con: Connection) -> None:
     small = Budgets(follow_budget_per_user=2, follow_budget_per_app=3)
     assert isinstance(take(con, 1, budgets=small), Reservation)
     assert isinstance(take(con, 2, budgets=small), Reservation)
@@ -130,7 +129,7 @@ def test_lower_configured_budgets_apply(con: duckdb.DuckDBPyConnection) -> None:
     assert zero == BudgetExhausted("follow", "user", 0, 0, None)
 
 
-def test_rolling_window_frees_budget_as_rows_age_out(con: duckdb.DuckDBPyConnection) -> None:
+def test_rolling_window_frees_budget_as_rows_age_out(con: Connection) -> None:
     fill(con, 200, at=T0)
     fill(con, 200, at=T0 + 2 * HOUR, first_target=20_000_000)
     assert isinstance(take(con, 1, at=T0 + DAY - US), BudgetExhausted)
@@ -143,7 +142,7 @@ def test_rolling_window_frees_budget_as_rows_age_out(con: duckdb.DuckDBPyConnect
     assert refused.reset_at == T0 + 2 * HOUR + DAY  # when the next block ages out
 
 
-def test_window_counts_reserved_and_done_not_failed(con: duckdb.DuckDBPyConnection) -> None:
+def test_window_counts_reserved_and_done_not_failed(con: Connection) -> None:
     small = Budgets(follow_budget_per_user=3)
     a = take(con, 1, budgets=small)
     b = take(con, 2, budgets=small)
@@ -162,14 +161,14 @@ def test_window_counts_reserved_and_done_not_failed(con: duckdb.DuckDBPyConnecti
     assert refused.reset_at == T0 + HOUR + DAY
 
 
-def test_times_as_epoch_seconds_and_naive_refused(con: duckdb.DuckDBPyConnection) -> None:
+def test_times_as_epoch_seconds_and_naive_refused(con: Connection) -> None:
     r = take(con, 1, at=T0.timestamp())
     assert isinstance(r, Reservation) and r.reserved_at == T0
     with pytest.raises(ValueError, match="naive"):
         take(con, 2, at=T0.replace(tzinfo=None))
 
 
-def test_park_is_honoured_until_reset(con: duckdb.DuckDBPyConnection) -> None:
+def test_park_is_honoured_until_reset(con: Connection) -> None:
     park(con, "app", ACCOUNT, "follow", T0 + 3 * HOUR, "x-user-limit-24hour", now=T0)
     refused = take(con, 1, at=T0 + HOUR)
     assert refused == BudgetExhausted(
@@ -185,7 +184,7 @@ def test_park_is_honoured_until_reset(con: duckdb.DuckDBPyConnection) -> None:
     assert rows == [(1,)]
 
 
-def test_app_wide_park_stops_every_account(con: duckdb.DuckDBPyConnection) -> None:
+def test_app_wide_park_stops_every_account(con: Connection) -> None:
     park(con, "app", None, "follow", T0 + HOUR, "x-app-limit-24hour", now=T0)
     for account in (1, 2, 3):
         refused = take(con, 1, account_id=account)
@@ -193,7 +192,7 @@ def test_app_wide_park_stops_every_account(con: duckdb.DuckDBPyConnection) -> No
     assert isinstance(take(con, 1, app_id="other"), Reservation)
 
 
-def test_budget_status(con: duckdb.DuckDBPyConnection) -> None:
+def test_budget_status(con: Connection) -> None:
     empty = budget_status(con, "app", ACCOUNT, T0, BUDGETS)
     assert (empty.follows_left, empty.unfollows_left) == (400, 500)
     assert all(line.next_reset is None for line in empty.lines())
@@ -214,7 +213,7 @@ def test_budget_status(con: duckdb.DuckDBPyConnection) -> None:
     assert parked.follows_left == 390
 
 
-def test_idempotency_key_prevents_double_reservation(con: duckdb.DuckDBPyConnection) -> None:
+def test_idempotency_key_prevents_double_reservation(con: Connection) -> None:
     first = take(con, 42)
     assert isinstance(first, Reservation)
     assert first.idempotency_key == f"follow:{ACCOUNT}:42:0"
@@ -222,7 +221,7 @@ def test_idempotency_key_prevents_double_reservation(con: duckdb.DuckDBPyConnect
         take(con, 42, at=T0 + HOUR)
     assert raised.value.action_id == first.action_id
     # The key itself is unique in the table, whoever writes it.
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(WRITE_CONFLICTS):
         con.execute(
             """INSERT INTO actions (idempotency_key, app_id, account_id, target_id, action,
                                    status, reserved_at)
@@ -243,8 +242,8 @@ def test_idempotency_key_prevents_double_reservation(con: duckdb.DuckDBPyConnect
         complete(con, second.action_id, "following", "reserved", T0)  # type: ignore[arg-type]
 
 
-def test_threads_on_one_database_never_overspend(tmp_path: Path) -> None:
-    path = tmp_path / "threads.duckdb"
+def test_threads_on_one_database_never_overspend(store: DbPath) -> None:
+    path = store
     budgets = Budgets(follow_budget_per_user=1000, follow_budget_per_app=60)
     results: list[Reservation | BudgetExhausted] = []
     errors: list[BaseException] = []
@@ -276,9 +275,10 @@ import os, sys
 from datetime import datetime, UTC
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.ledger import reserve, complete
+from followflow.settings import get_settings
 from followflow.store.connection import connect
 
-with connect(sys.argv[1], lock_timeout_s=10) as con:
+with connect(get_settings().store, lock_timeout_s=10) as con:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     done = reserve(con, app_id="app", account_id=1, action="follow", target_id=5,
                    run_id="crashing", now=now, budgets=Budgets())
@@ -286,19 +286,19 @@ with connect(sys.argv[1], lock_timeout_s=10) as con:
     for target in (6, 7):
         reserve(con, app_id="app", account_id=1, action="follow", target_id=target,
                 run_id="crashing", now=now, budgets=Budgets())
-    con.execute("CHECKPOINT")
     # The follows are "sent" and the process dies before recording the outcomes.
     os.kill(os.getpid(), 9)
 """
 
 
-def test_unresolved_rows_after_a_crash_are_resolved_from_following(tmp_path: Path) -> None:
-    path = tmp_path / "crash.duckdb"
+def test_unresolved_rows_after_a_crash_are_resolved_from_following(store: DbPath) -> None:
+    path = store
     with db(path) as con:
         snapshot(con, "followers", profiles(profile(i) for i in (5, 6, 7, 8)))
         snapshot(con, "following", [])
     proc = subprocess.run(
-        [sys.executable, "-c", CRASHER, str(path)],
+        [sys.executable, "-c", CRASHER],
+        env=store_env(path),
         capture_output=True,
         cwd=Path(__file__).parents[2],
         timeout=60,
@@ -333,7 +333,7 @@ def test_unresolved_rows_after_a_crash_are_resolved_from_following(tmp_path: Pat
             take(con, 6, at=T0 + HOUR)
 
 
-def test_resolving_unfollows_and_pending(con: duckdb.DuckDBPyConnection) -> None:
+def test_resolving_unfollows_and_pending(con: Connection) -> None:
     ids = []
     for target, action in ((1, "follow"), (2, "unfollow"), (3, "unfollow")):
         r = take(con, target, action=action)
@@ -358,10 +358,12 @@ import sys, time
 from datetime import datetime, UTC
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.ledger import reserve, Reservation
+from followflow.settings import get_settings
 from followflow.store.connection import connect
 
-path, account, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-budgets = Budgets(follow_budget_per_user=400, follow_budget_per_app=int(sys.argv[4]))
+path = get_settings().store
+account, first = int(sys.argv[1]), int(sys.argv[2])
+budgets = Budgets(follow_budget_per_user=400, follow_budget_per_app=int(sys.argv[3]))
 now = datetime(2026, 1, 1, tzinfo=UTC)
 got = 0
 for target in range(first, first + 30):
@@ -375,14 +377,14 @@ print(got)
 """
 
 
-def test_two_processes_alternating_never_exceed_the_budget(tmp_path: Path) -> None:
-    path = tmp_path / "shared.duckdb"
+def test_two_processes_alternating_never_exceed_the_budget(store: DbPath) -> None:
+    path = store
     with db(path):
         pass  # migrated before the race, so both processes only reserve
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = store_env(path)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", ALTERNATOR, str(path), str(account), str(first), "37"],
+            [sys.executable, "-c", ALTERNATOR, str(account), str(first), "37"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
@@ -402,7 +404,7 @@ def test_two_processes_alternating_never_exceed_the_budget(tmp_path: Path) -> No
     assert rows == [(37, 37)]
 
 
-def test_refuses_a_connection_inside_a_transaction(con: duckdb.DuckDBPyConnection) -> None:
+def test_refuses_a_connection_inside_a_transaction(con: Connection) -> None:
     con.begin()
     with pytest.raises(LedgerError, match="own transaction"):
         take(con, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -13,13 +12,15 @@ from pydantic import ValidationError
 
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder
-from followflow.campaigns.ledger import RETRYABLE, budget_status
+from followflow.campaigns.ledger import RETRYABLE
 from followflow.campaigns.planner import Plan, plan_follow_back, plan_unfollow_cleanup
+from followflow.campaigns.spending import budget_status
+from followflow.store.connection import DbPath
 from tests.campaigns.world import ACCOUNT, T0, db, ledger_row, profile, profiles, snapshot
 
 
 def follow_back(
-    tmp_path: Path,
+    store: DbPath,
     followers: Sequence[dict[str, Any]],
     *,
     following: Sequence[int] = (),
@@ -27,28 +28,28 @@ def follow_back(
     order: CandidateOrder = CandidateOrder.NEWEST_FOLLOWERS_FIRST,
     limit: int | None = None,
 ) -> Plan:
-    with db(tmp_path / "p.duckdb") as con:
+    with db(store) as con:
         snapshot(con, "followers", profiles(followers))
         snapshot(con, "following", list(following))
         return plan_follow_back(con, ACCOUNT, filters, order, limit, now=T0)
 
 
-def one(tmp_path: Path, filters: CandidateFilters, **fields: Any) -> str:
+def one(store: DbPath, filters: CandidateFilters, **fields: Any) -> str:
     """The reason given for a single follower with the profile `fields`."""
-    plan = follow_back(tmp_path, [profile(7, **fields)], filters=filters)
+    plan = follow_back(store, [profile(7, **fields)], filters=filters)
     assert plan.considered == 1
     return plan.first_rows(1)[0].reason
 
 
-def test_followers_not_followed_are_candidates(tmp_path: Path) -> None:
-    plan = follow_back(tmp_path, [profile(i) for i in (1, 2, 3, 4)], following=[2, 4, 99])
+def test_followers_not_followed_are_candidates(store: DbPath) -> None:
+    plan = follow_back(store, [profile(i) for i in (1, 2, 3, 4)], following=[2, 4, 99])
     assert sorted(plan.target_ids) == [1, 3]
     assert plan.counts == {"included": 2}
     assert plan.reason_of(2) is None  # already followed: not part of a follow-back plan
 
 
-def test_empty_account_gives_empty_plan(tmp_path: Path) -> None:
-    plan = follow_back(tmp_path, [], following=[5])
+def test_empty_account_gives_empty_plan(store: DbPath) -> None:
+    plan = follow_back(store, [], following=[5])
     assert plan.target_ids == ()
     assert plan.counts == {}
     assert "0 to follow out of 0" in plan.as_markdown()
@@ -130,15 +131,15 @@ def test_empty_account_gives_empty_plan(tmp_path: Path) -> None:
     ],
 )
 def test_each_filter(
-    tmp_path: Path, filters: CandidateFilters, fields: dict[str, Any], reason: str
+    store: DbPath, filters: CandidateFilters, fields: dict[str, Any], reason: str
 ) -> None:
-    assert one(tmp_path, filters, **fields) == reason
+    assert one(store, filters, **fields) == reason
 
 
-def test_first_applicable_reason_wins_and_allowlist_is_included(tmp_path: Path) -> None:
+def test_first_applicable_reason_wins_and_allowlist_is_included(store: DbPath) -> None:
     filters = CandidateFilters(min_followers=50, allowlist=(2,))
     plan = follow_back(
-        tmp_path,
+        store,
         [
             profile(1, protected=True, followers_count=1),
             profile(2, protected=True, followers_count=1),
@@ -171,8 +172,8 @@ def test_filters_validate() -> None:
         filters.exclude_protected = False  # type: ignore[misc]
 
 
-def test_ledger_exclusions(tmp_path: Path) -> None:
-    with db(tmp_path / "p.duckdb") as con:
+def test_ledger_exclusions(store: DbPath) -> None:
+    with db(store) as con:
         snapshot(con, "followers", profiles(profile(i) for i in range(1, 11)))
         snapshot(con, "following", [])
         ledger_row(con, 1, status="reserved", outcome=None)
@@ -219,15 +220,15 @@ def _ordered_world(con: duckdb.DuckDBPyConnection) -> None:
         (CandidateOrder.FEWEST_FOLLOWERS_FIRST, (7, 2, 4, 3, 5, 1, 6, 8)),
     ],
 )
-def test_orders(tmp_path: Path, order: CandidateOrder, expected: tuple[int, ...]) -> None:
-    with db(tmp_path / "p.duckdb") as con:
+def test_orders(store: DbPath, order: CandidateOrder, expected: tuple[int, ...]) -> None:
+    with db(store) as con:
         _ordered_world(con)
         plan = plan_follow_back(con, ACCOUNT, order=order, now=T0)
     assert plan.target_ids == expected
 
 
-def test_default_order_is_newest_first_and_limit_marks_the_rest(tmp_path: Path) -> None:
-    with db(tmp_path / "p.duckdb") as con:
+def test_default_order_is_newest_first_and_limit_marks_the_rest(store: DbPath) -> None:
+    with db(store) as con:
         _ordered_world(con)
         ledger_row(con, 7, status="done", outcome="pending_follow")
         plan = plan_follow_back(con, ACCOUNT, limit=3, now=T0)
@@ -238,8 +239,8 @@ def test_default_order_is_newest_first_and_limit_marks_the_rest(tmp_path: Path) 
     assert plan.first_rows(1)[0].at == T0 + timedelta(hours=2)
 
 
-def test_markdown_explains_the_plan(tmp_path: Path) -> None:
-    with db(tmp_path / "p.duckdb") as con:
+def test_markdown_explains_the_plan(store: DbPath) -> None:
+    with db(store) as con:
         page = [profile(1, username="alice"), profile(2, protected=True), profile(3)]
         snapshot(con, "followers", profiles(page))
         snapshot(con, "following", [])
@@ -255,9 +256,9 @@ def test_markdown_explains_the_plan(tmp_path: Path) -> None:
     assert "@alice" not in text  # only max_rows rows
 
 
-def test_unfollow_cleanup(tmp_path: Path) -> None:
+def test_unfollow_cleanup(store: DbPath) -> None:
     day = timedelta(days=1)
-    with db(tmp_path / "p.duckdb") as con:
+    with db(store) as con:
         snapshot(con, "followers", [3, 10])
         following = profiles(profile(i) for i in (1, 2, 3, 4, 5))
         snapshot(con, "following", following, now=T0 - 10 * day)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from followflow.store import edges, snapshots
-from followflow.store.connection import connect
+from followflow.store.connection import DbPath, connect
+from followflow.store.dialect import Connection
 from followflow.store.migrations import apply_migrations
 from followflow.store.records import Kind
 from followflow.xapi.models import USERS_SCHEMA as USERS_ARROW_SCHEMA
@@ -22,7 +22,7 @@ ACCOUNT = 1
 
 
 @contextmanager
-def db(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def db(path: DbPath) -> Iterator[Connection]:
     """A migrated connection to `path` (the store's connection policy)."""
     with connect(path, lock_timeout_s=10) as con:
         yield con
@@ -58,12 +58,12 @@ def memory_db() -> duckdb.DuckDBPyConnection:
     """An in-memory database with the store's migrations applied."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    apply_migrations(con)
+    apply_migrations(con, where="world")
     return con
 
 
 def snapshot(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     kind: Kind,
     page: pa.Table | Sequence[int],
     *,
@@ -89,7 +89,7 @@ def snapshot(
 
 
 def ledger_row(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     target_id: int,
     *,
     action: str = "follow",
@@ -127,7 +127,7 @@ def ledger_row(
 
 
 def fill(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     n: int,
     *,
     action: str = "follow",
@@ -140,7 +140,18 @@ def fill(
     con.execute(
         """INSERT INTO actions (idempotency_key, run_id, app_id, account_id, target_id, action,
                                status, outcome, reserved_at, completed_at)
-           SELECT ? || ':' || ? || ':' || t || ':0', 'fill', ?, ?, t, ?, 'done', 'x', ?, ?
-           FROM range(?, ? + ?) r(t)""",
-        [action, account_id, app_id, account_id, action, at, at, first_target, first_target, n],
+           SELECT CAST(? AS VARCHAR) || ':' || CAST(? AS VARCHAR) || ':' || CAST(t AS VARCHAR)
+                  || ':0', 'fill', ?, ?, t, ?, 'done', 'x', ?, ?
+           FROM generate_series(CAST(? AS BIGINT), CAST(? AS BIGINT)) r(t)""",
+        [
+            action,
+            account_id,
+            app_id,
+            account_id,
+            action,
+            at,
+            at,
+            first_target,
+            first_target + n - 1,
+        ],
     )

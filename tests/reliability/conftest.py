@@ -118,6 +118,7 @@ class World:
     tmp: Path
     api_url: str
     prefect_home: Path
+    database_url: str | None = None  # a PostgreSQL store instead of the DuckDB file
     admin: Admin = field(init=False)
     db_path: Path = field(init=False)
     manifest: dict[str, Any] = field(init=False)
@@ -152,6 +153,8 @@ class World:
             "FOLLOWFLOW_RATE_LIMIT_MARGIN_S": "0.05",
             "FOLLOWFLOW_ACTION_MIN_SPACING_S": "0",
         }
+        if self.database_url is not None:
+            env["FOLLOWFLOW_DATABASE_URL"] = self.database_url
         env.update(extra)
         return {k: v for k, v in env.items() if v != ""}  # "" removes a variable
 
@@ -190,15 +193,19 @@ def kill(child: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture
-def world_factory(tmp_path: Path, prefect_api: str, prefect_home: Path) -> Iterator[Any]:
-    """Factory: `world_factory(**Emulator.create kwargs)` -> World (wall clock, loopback)."""
+def world_factory(
+    tmp_path: Path, prefect_api: str, prefect_home: Path, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """Factory: `world_factory(backend=..., **Emulator.create kwargs)` -> World (wall clock,
+    loopback); backend "postgres" stores in a fresh database of the session's cluster."""
     servers: list[EmulatorServer] = []
 
-    def make(**kwargs: Any) -> World:
+    def make(backend: str = "duckdb", **kwargs: Any) -> World:
         emulator = Emulator.create(**{"seed": 1, "size": "demo", **kwargs})
         server = EmulatorServer(emulator).start()
         servers.append(server)
-        return World(emulator, server, tmp_path, prefect_api, prefect_home)
+        url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+        return World(emulator, server, tmp_path, prefect_api, prefect_home, url)
 
     yield make
     for server in servers:

@@ -1,4 +1,6 @@
-"""Many processes on one DuckDB file and one app: budgets hold, locks never reach the user.
+"""Many processes on one store and one app: budgets hold, locks never reach the user.
+
+Each test runs on the DuckDB file and on a PostgreSQL store.
 
 Six live follow-back campaigns (two per account, three accounts, each process with its
 own account's OAuth 1.0a tokens) share one app budget on an emulator whose day lasts a
@@ -70,8 +72,11 @@ def follows(world: World) -> list[dict[str, Any]]:
     return [a for a in world.admin.actions() if a["action"] == "follow" and a["result"] in FOLLOWED]
 
 
-def test_six_campaigns_share_the_budgets_and_continue_after_the_reset(world_factory) -> None:  # type: ignore[no-untyped-def]
-    world = world_factory(preset="v2-2026", day_seconds=DAY_S)
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_six_campaigns_share_the_budgets_and_continue_after_the_reset(
+    world_factory, backend
+) -> None:  # type: ignore[no-untyped-def]
+    world = world_factory(backend=backend, preset="v2-2026", day_seconds=DAY_S)
     round_one = run_round(world, per_account=2)
     for result in round_one:
         assert result.returncode == 0, result.stderr
@@ -98,8 +103,9 @@ def test_six_campaigns_share_the_budgets_and_continue_after_the_reset(world_fact
     assert len(pairs) == len(set(pairs)), "an account followed someone twice"
 
 
-def test_snapshot_and_campaign_at_once_with_a_reader_in_between(world_factory) -> None:  # type: ignore[no-untyped-def]
-    world = world_factory(limits=False)
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_snapshot_and_campaign_at_once_with_a_reader_in_between(world_factory, backend) -> None:  # type: ignore[no-untyped-def]
+    world = world_factory(backend=backend, limits=False)
     first = world.run(["snapshot", "ff_demo"], world.env())
     assert first.returncode == 0, first.stderr
     env = world.env(FOLLOWFLOW_PAGE_SIZE="100", FOLLOWFLOW_BUDGET_WINDOW_S="60")
@@ -109,6 +115,7 @@ def test_snapshot_and_campaign_at_once_with_a_reader_in_between(world_factory) -
     )
     reader = subprocess.run(
         [sys.executable, str(HELPERS / "reader.py"), str(world.db_path), "8"],
+        env=world.env(),
         capture_output=True,
         text=True,
         timeout=120,

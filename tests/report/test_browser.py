@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from followflow.report import build_report, write_report
 from followflow.report.html import FOLLOWERS_COLOR
+from followflow.store.dialect import Connection
 from tests.browser import chromium, needs_chromium
 from tests.report.png import Image, read_png
 from tests.report.world import ACCOUNT, NOW
@@ -47,7 +46,7 @@ def series_pixels(image: Image, box: tuple[int, int, int, int]) -> list[tuple[in
 
 
 def test_screenshot_shows_the_followers_line(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection, tmp_path: Path
+    world: dict[str, int], con: Connection, tmp_path: Path
 ) -> None:
     page = write_report(build_report(con, ACCOUNT, now=NOW), tmp_path / "report.html")
     image = read_png(screenshot(page, tmp_path), max_rows=CHART_BOX[3])
@@ -63,9 +62,7 @@ def test_screenshot_shows_the_followers_line(
     assert sum(right_ys) / len(right_ys) < sum(left_ys) / len(left_ys) - 20
 
 
-def test_screenshot_of_an_empty_account_has_no_chart(
-    empty_con: duckdb.DuckDBPyConnection, tmp_path: Path
-) -> None:
+def test_screenshot_of_an_empty_account_has_no_chart(empty_con: Connection, tmp_path: Path) -> None:
     page = write_report(build_report(empty_con, 5555, now=NOW), tmp_path / "empty.html")
     image = read_png(screenshot(page, tmp_path), max_rows=CHART_BOX[3])
     assert len(series_pixels(image, CHART_BOX)) < 20

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
-
 from followflow.report import data
+from followflow.store.dialect import Connection
 from tests.report.world import ACCOUNT, NOW, T0
 
 
 def test_counts_are_complete_full_snapshots_of_the_account_only(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
+    world: dict[str, int], con: Connection
 ) -> None:
     points = data.count_series(con, ACCOUNT)
     followers = [(p.snapshot_id, p.at, p.users_seen) for p in points if p.kind == "followers"]
@@ -25,9 +24,7 @@ def test_counts_are_complete_full_snapshots_of_the_account_only(
     assert all(p.at.tzinfo is not None and p.at.utcoffset() == timedelta(0) for p in points)
 
 
-def test_gained_and_lost_per_snapshot_with_reasons(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
-) -> None:
+def test_gained_and_lost_per_snapshot_with_reasons(world: dict[str, int], con: Connection) -> None:
     changes = data.snapshot_changes(con, ACCOUNT)
     assert [c.snapshot_id for c in changes] == [world["s1"], world["s3"], world["s4"]]
     base, s3, s4 = changes
@@ -38,7 +35,7 @@ def test_gained_and_lost_per_snapshot_with_reasons(
     assert (s4.gained, s4.lost, s4.lost_unfollowed) == (5, 0, 0)
 
 
-def test_actions_per_day_by_outcome(world: dict[str, int], con: duckdb.DuckDBPyConnection) -> None:
+def test_actions_per_day_by_outcome(world: dict[str, int], con: Connection) -> None:
     rows = {(a.day, a.action, a.outcome): a.count for a in data.actions_per_day(con, ACCOUNT)}
     assert rows == {
         (date(2026, 1, 1), "follow", "Forbidden"): 1,
@@ -51,7 +48,7 @@ def test_actions_per_day_by_outcome(world: dict[str, int], con: duckdb.DuckDBPyC
 
 
 def test_budget_use_counts_the_rolling_window_like_the_ledger(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
+    world: dict[str, int], con: Connection
 ) -> None:
     uses = data.budget_use(con, ACCOUNT, now=NOW, budgets=(400, 1000, 500))
     assert [(u.scope, u.action, u.used, u.limit) for u in uses] == [
@@ -66,7 +63,7 @@ def test_budget_use_counts_the_rolling_window_like_the_ledger(
 
 
 def test_parks_shown_only_while_active_and_for_the_accounts_app(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
+    world: dict[str, int], con: Connection
 ) -> None:
     parks = data.budget_parks(con, ACCOUNT, now=NOW, app_id="app-1")
     assert [(p.app_id, p.account_id, p.action) for p in parks] == [("app-1", None, "unfollow")]
@@ -75,9 +72,7 @@ def test_parks_shown_only_while_active_and_for_the_accounts_app(
     assert {(p.account_id, p.action) for p in earlier} == {(None, "unfollow"), (ACCOUNT, "follow")}
 
 
-def test_account_profile_and_resolution(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
-) -> None:
+def test_account_profile_and_resolution(world: dict[str, int], con: Connection) -> None:
     assert data.account(con, ACCOUNT) == data.Account(ACCOUNT, "ff_demo", "Demo Account")
     assert data.account(con, 999).label == "account 999"
     assert data.resolve_account(con, "@FF_demo") == ACCOUNT
@@ -86,7 +81,7 @@ def test_account_profile_and_resolution(
     assert data.app_of(con, ACCOUNT) == "app-1"
 
 
-def test_empty_database_reads_as_empty(empty_con: duckdb.DuckDBPyConnection) -> None:
+def test_empty_database_reads_as_empty(empty_con: Connection) -> None:
     report = data.load(empty_con, ACCOUNT, now=NOW, budgets=(400, 1000, 500))
     assert report.counts == [] and report.changes == [] and report.actions == []
     assert report.app_id is None and report.parks == []

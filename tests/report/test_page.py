@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from followflow.report import build_report, summary_markdown, write_report
 from followflow.store.connection import connect
+from followflow.store.dialect import Connection
 from tests.report.world import ACCOUNT, NOW, T0, add_profile, take_snapshot
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -22,7 +22,7 @@ def svgs(page: str) -> list[ET.Element]:
 
 
 def test_page_shows_counts_changes_actions_and_budgets(
-    world: dict[str, int], con: duckdb.DuckDBPyConnection
+    world: dict[str, int], con: Connection
 ) -> None:
     page = build_report(con, ACCOUNT, now=NOW)
     assert page.startswith("<!DOCTYPE html>")
@@ -68,7 +68,7 @@ def test_page_shows_counts_changes_actions_and_budgets(
     assert f"snapshot #{world['partial']}" not in page and f"#{world['partial']}<" not in page
 
 
-def test_page_is_self_contained(world: dict[str, int], con: duckdb.DuckDBPyConnection) -> None:
+def test_page_is_self_contained(world: dict[str, int], con: Connection) -> None:
     page = build_report(con, ACCOUNT, now=NOW)
     without_ns = page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     for needle in ("http://", "https://", "<script", "<link", " src=", "@import", "url("):
@@ -102,7 +102,7 @@ def db_with_hostile_profile(tmp_path: Path) -> Path:
     return db
 
 
-def test_empty_account_gets_a_clear_page(empty_con: duckdb.DuckDBPyConnection) -> None:
+def test_empty_account_gets_a_clear_page(empty_con: Connection) -> None:
     page = build_report(empty_con, 123, now=NOW)
     assert "No snapshots yet" in page and "No campaign actions yet" in page
     assert "<polyline" not in page
@@ -111,12 +111,12 @@ def test_empty_account_gets_a_clear_page(empty_con: duckdb.DuckDBPyConnection) -
     assert "**No snapshots yet.**" in summary and "No campaign actions yet." in summary
 
 
-def test_naive_now_is_refused(empty_con: duckdb.DuckDBPyConnection) -> None:
+def test_naive_now_is_refused(empty_con: Connection) -> None:
     with pytest.raises(ValueError, match="aware"):
         build_report(empty_con, 1, now=datetime(2026, 1, 1))
 
 
-def test_summary_markdown(world: dict[str, int], con: duckdb.DuckDBPyConnection) -> None:
+def test_summary_markdown(world: dict[str, int], con: Connection) -> None:
     text = summary_markdown(con, ACCOUNT, now=NOW)
     assert text.startswith("# followflow report: @ff_demo\n")
     assert "| Followers | 110 | 2026-01-01 12:00:00 |" in text

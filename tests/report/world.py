@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from followflow.store import events, snapshots
-from followflow.store.connection import connect
+from followflow.store.connection import DbPath, connect
+from followflow.store.dialect import Connection
 from followflow.store.users import upsert_users
 
 ACCOUNT = 42
@@ -36,7 +36,7 @@ LOST_REASONS = {
 _keys = count(1)
 
 
-def add_profile(db: Path, user_id: int, username: str, name: str) -> None:
+def add_profile(db: DbPath, user_id: int, username: str, name: str) -> None:
     """Upsert one profile through the store (the way a snapshot page would)."""
     table = pa.table(
         {
@@ -60,7 +60,7 @@ def take_snapshot(
 
 
 def add_actions(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     n: int,
     *,
     account_id: int,
@@ -83,7 +83,7 @@ def add_actions(
         )  # fmt: skip
 
 
-def build_world(db: Path) -> dict[str, int]:
+def build_world(db: DbPath) -> dict[str, int]:
     """Fill `db` with the known history; returns the snapshot ids by name."""
     add_profile(db, ACCOUNT, "ff_demo", "Demo Account")
     ids = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from followflow.store import snapshots
+from followflow.store.connection import DbPath
+from followflow.store.location import PostgresUrl
 from followflow.store.records import SnapshotDiff
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,7 +35,7 @@ def profiles(ids: Iterable[int], *, name: str = "N") -> pa.Table:
 
 
 def full_snapshot(
-    db: Path,
+    db: DbPath,
     account_id: int,
     ids: list[int],
     *,
@@ -47,3 +50,15 @@ def full_snapshot(
         token = None if n == len(pages) else f"token-{n}"
         snapshots.stage_page(db, cp.snapshot_id, profiles(page), token, now=at(start + n))
     return snapshots.complete(db, cp.snapshot_id, now=at(start + len(pages) + 1))
+
+
+def store_env(store: DbPath) -> dict[str, str]:
+    """The environment a child process needs to open `store` through its settings (the
+    URL is a secret, so it never goes on a command line)."""
+    env = {k: v for k, v in os.environ.items() if k != "FOLLOWFLOW_DATABASE_URL"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    if isinstance(store, PostgresUrl):
+        env["FOLLOWFLOW_DATABASE_URL"] = store.conninfo()
+    else:
+        env["FOLLOWFLOW_DB_PATH"] = str(store)
+    return env

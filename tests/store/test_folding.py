@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from followflow.store import snapshots
+from followflow.store.connection import DbPath
 from followflow.store.errors import SnapshotStateError
 from followflow.store.folding import BackgroundFolder
 from tests.store.helpers import at, profiles
@@ -22,8 +22,8 @@ def wait_for(condition, timeout_s: float = 5.0) -> bool:  # type: ignore[no-unty
     return False
 
 
-def test_spooled_pages_are_staged_in_the_background(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_spooled_pages_are_staged_in_the_background(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     with BackgroundFolder(db, cp.snapshot_id, every_s=0.05) as folder:
         snapshots.spool_page(db, cp.snapshot_id, 1, profiles([3, 2]), "t1")
@@ -33,8 +33,8 @@ def test_spooled_pages_are_staged_in_the_background(tmp_path: Path) -> None:
     assert snapshots.complete(db, cp.snapshot_id, now=at(1)).count == 3
 
 
-def test_a_failed_fold_is_raised_on_the_listing_thread(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_a_failed_fold_is_raised_on_the_listing_thread(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.mark_failed(db, cp.snapshot_id, "account suspended", now=at(1))
     with pytest.raises(SnapshotStateError, match="it is failed"):

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 
-from followflow.store.connection import connect
+from followflow.store.connection import DbPath, connect
+from followflow.store.location import PostgresUrl
 from followflow.store.migrations import (
     MIGRATIONS,
     SCHEMA_MIGRATIONS_DDL,
     applied_migrations,
     apply_migrations,
+    schema_version,
 )
+from tests.postgres import PASSWORD
 
 CONTRACT_COLUMNS = {
     "current_followers": ["account_id", "follower_id"],
@@ -39,8 +45,8 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "m.duckdb"
     con = duckdb.connect(str(path))
     try:
-        first = apply_migrations(con)
-        second = apply_migrations(con)
+        first = apply_migrations(con, where=str(path))
+        second = apply_migrations(con, where=str(path))
         recorded = applied_migrations(con)
     finally:
         con.close()
@@ -49,8 +55,8 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
     assert recorded == first
 
 
-def test_connect_migrates_a_new_file_with_the_public_names(tmp_path: Path) -> None:
-    with connect(tmp_path / "new.duckdb") as con:
+def test_connect_migrates_a_new_store_with_the_public_names(store: DbPath) -> None:
+    with connect(store) as con:
         for relation, columns in CONTRACT_COLUMNS.items():
             rows = con.execute(
                 """SELECT column_name FROM information_schema.columns
@@ -59,6 +65,39 @@ def test_connect_migrates_a_new_file_with_the_public_names(tmp_path: Path) -> No
                 [relation],
             ).fetchall()
             assert [r[0] for r in rows] == columns, relation
+        assert schema_version(con) == len(MIGRATIONS)
+
+
+_OPEN_IN_A_NEW_PROCESS = """
+import sys
+from followflow.store.connection import DbPath, connect
+from followflow.store.location import PostgresUrl
+from followflow.store.location import store_location
+from followflow.settings import load_settings
+try:
+    with connect(store_location(load_settings())):
+        pass
+except Exception as error:
+    print(type(error).__name__, error)
+    sys.exit(1)
+"""
+
+
+def test_a_store_a_newer_followflow_wrote_is_refused_in_one_line(store: DbPath) -> None:
+    with connect(store) as con:
+        con.execute("INSERT INTO schema_migrations VALUES ('m999_from_the_future', now())")
+    env = {**os.environ, "FOLLOWFLOW_DB_PATH": str(store)}
+    if isinstance(store, PostgresUrl):
+        env["FOLLOWFLOW_DATABASE_URL"] = store.conninfo()
+    run = subprocess.run(
+        [sys.executable, "-c", _OPEN_IN_A_NEW_PROCESS], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 1, run.stderr
+    message = run.stdout.strip()
+    assert message.startswith("SchemaTooNew "), message
+    assert f"schema version {len(MIGRATIONS) + 1}, newer than this followflow's" in message
+    assert "upgrade followflow" in message and "\n" not in message
+    assert PASSWORD not in message
 
 
 def test_an_older_database_gets_only_the_missing_migrations(tmp_path: Path) -> None:
@@ -70,7 +109,7 @@ def test_an_older_database_gets_only_the_missing_migrations(tmp_path: Path) -> N
         for name, fn in first_two:
             fn(con)
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
-        applied = apply_migrations(con)
+        applied = apply_migrations(con, where=str(path))
     finally:
         con.close()
     assert applied == [name for name, _ in MIGRATIONS[2:]]
@@ -88,7 +127,10 @@ def test_users_keep_their_rows_when_their_index_is_dropped(tmp_path: Path) -> No
             "INSERT INTO users (user_id, username, state, updated_at) "
             "VALUES (7, 'seven', 'active', now())"
         )
-        assert apply_migrations(con) == ["m007_users_without_index"]
+        assert apply_migrations(con, where=str(path)) == [
+            "m007_users_without_index",
+            "m008_postgres_indexes",
+        ]
         rows = con.execute("SELECT user_id, username, state FROM users").fetchall()
         keys = con.execute(
             "SELECT count(*) FROM duckdb_constraints() "

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from followflow.store import events, history, snapshots, spool
-from followflow.store.connection import connect
+from followflow.store.connection import DbPath, connect
 from followflow.store.errors import SnapshotNotFound, SnapshotStateError
 from tests.store.helpers import at, full_snapshot, profiles
 
 ACCOUNT = 42
 
 
-def open_followers(db: Path, account_id: int = ACCOUNT) -> set[int]:
+def open_followers(db: DbPath, account_id: int = ACCOUNT) -> set[int]:
     with connect(db) as con:
         rows = con.execute(
             "SELECT follower_id FROM current_followers WHERE account_id = ?", [account_id]
@@ -20,7 +18,7 @@ def open_followers(db: Path, account_id: int = ACCOUNT) -> set[int]:
     return {r[0] for r in rows}
 
 
-def edge_rows(db: Path) -> list[tuple[object, ...]]:
+def edge_rows(db: DbPath) -> list[tuple[object, ...]]:
     with connect(db) as con:
         return con.execute(
             """SELECT user_id, first_seen, last_seen, ended FROM follow_edges
@@ -28,15 +26,15 @@ def edge_rows(db: Path) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
-def event_rows(db: Path) -> list[tuple[object, ...]]:
+def event_rows(db: DbPath) -> list[tuple[object, ...]]:
     with connect(db) as con:
         return con.execute(
             'SELECT user_id, event, "at", reason FROM follower_events ORDER BY "at", user_id'
         ).fetchall()
 
 
-def test_first_snapshot_is_a_baseline_without_events(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_first_snapshot_is_a_baseline_without_events(store: DbPath) -> None:
+    db = store
     diff = full_snapshot(db, ACCOUNT, [5, 4, 3, 2, 1], start=0)
     assert diff.baseline and diff.count == 5 and diff.gained_ids == diff.lost_ids == []
     assert open_followers(db) == {1, 2, 3, 4, 5}
@@ -48,8 +46,8 @@ def test_first_snapshot_is_a_baseline_without_events(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM users WHERE state = 'active'").fetchall() == [(5,)]
 
 
-def test_second_snapshot_records_gains_and_losses(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_second_snapshot_records_gains_and_losses(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [5, 4, 3, 2, 1], start=0)
     diff = full_snapshot(db, ACCOUNT, [7, 6, 5, 3, 1], start=100)
     assert not diff.baseline
@@ -69,8 +67,8 @@ def test_second_snapshot_records_gains_and_losses(tmp_path: Path) -> None:
     assert len(event_rows(db)) == 4
 
 
-def test_unfollow_and_refollow_make_two_intervals(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_unfollow_and_refollow_make_two_intervals(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2], start=0)
     full_snapshot(db, ACCOUNT, [2], start=100)
     full_snapshot(db, ACCOUNT, [1, 2], start=200)
@@ -84,8 +82,8 @@ def test_unfollow_and_refollow_make_two_intervals(tmp_path: Path) -> None:
     assert [p.count for p in points] == [2, 1, 2, 2]
 
 
-def test_partial_snapshot_changes_no_edges_and_records_no_events(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_partial_snapshot_changes_no_edges_and_records_no_events(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2, 3, 4], start=0)
     before = edge_rows(db)
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
@@ -104,8 +102,8 @@ def test_partial_snapshot_changes_no_edges_and_records_no_events(tmp_path: Path)
         snapshots.stage_page(db, cp.snapshot_id, [8], None)
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_resume_continues_from_the_checkpoint(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2, 3], start=0)
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", "full", 4, now=at(100))
     snapshots.stage_page(db, cp.snapshot_id, profiles([4, 3]), "token-1", now=at(101))
@@ -120,8 +118,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
     assert (diff.gained_ids, diff.lost_ids) == ([4], [1])
 
 
-def test_start_without_resume_abandons_the_open_snapshot(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_start_without_resume_abandons_the_open_snapshot(store: DbPath) -> None:
+    db = store
     old = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.stage_page(db, old.snapshot_id, [1, 2], "token-1", now=at(1))
     new = snapshots.start_or_resume(db, ACCOUNT, "followers", resume=False, now=at(2))
@@ -131,8 +129,8 @@ def test_start_without_resume_abandons_the_open_snapshot(tmp_path: Path) -> None
         assert con.execute("SELECT count(*) FROM snapshot_staging").fetchall() == [(0,)]
 
 
-def test_restart_drops_staged_pages_and_token(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_restart_drops_staged_pages_and_token(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2, 3], start=0)
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
     snapshots.stage_page(db, cp.snapshot_id, [99, 98], "stale-token", now=at(101))
@@ -143,8 +141,8 @@ def test_restart_drops_staged_pages_and_token(tmp_path: Path) -> None:
     assert diff.gained_ids == diff.lost_ids == []
 
 
-def test_restaging_a_page_after_a_crash_duplicates_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_restaging_a_page_after_a_crash_duplicates_nothing(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2, 3, 4, 5, 6], start=0)
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(100))
     snapshots.stage_page(db, cp.snapshot_id, profiles([7, 6]), "token-1", page_no=1)
@@ -155,7 +153,7 @@ def test_restaging_a_page_after_a_crash_duplicates_nothing(tmp_path: Path) -> No
     snapshots.stage_page(db, cp.snapshot_id, profiles([3, 2, 1]), None, page_no=3)
     with connect(db) as con:
         staged = con.execute(
-            "SELECT user_id, count(*) FROM snapshot_staging GROUP BY ALL HAVING count(*) > 1"
+            "SELECT user_id, count(*) FROM snapshot_staging GROUP BY user_id HAVING count(*) > 1"
         ).fetchall()
         users = con.execute("SELECT count(*), count(DISTINCT user_id) FROM users").fetchall()
     assert staged == []
@@ -167,8 +165,8 @@ def test_restaging_a_page_after_a_crash_duplicates_nothing(tmp_path: Path) -> No
         snapshots.stage_page(db, cp2.snapshot_id, [1], None, page_no=3)
 
 
-def test_a_page_that_repeats_users_counts_them_once(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_a_page_that_repeats_users_counts_them_once(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.stage_page(db, cp.snapshot_id, profiles([1, 2, 2]), "t", now=at(1))
     snapshots.stage_page(db, cp.snapshot_id, profiles([2, 3]), None, now=at(2))
@@ -177,8 +175,8 @@ def test_a_page_that_repeats_users_counts_them_once(tmp_path: Path) -> None:
     assert snapshots.get_snapshot(db, cp.snapshot_id).users_seen == 3
 
 
-def test_complete_refuses_a_full_snapshot_with_pages_left(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_complete_refuses_a_full_snapshot_with_pages_left(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.stage_page(db, cp.snapshot_id, [1], "more", now=at(1))
     with pytest.raises(SnapshotStateError, match="pages left"):
@@ -187,8 +185,8 @@ def test_complete_refuses_a_full_snapshot_with_pages_left(tmp_path: Path) -> Non
         snapshots.complete(db, 999)
 
 
-def test_failed_snapshot_is_not_resumed(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_failed_snapshot_is_not_resumed(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.stage_page(db, cp.snapshot_id, [1], "more", now=at(1))
     snapshots.mark_failed(db, cp.snapshot_id, "account suspended", now=at(2))
@@ -197,8 +195,8 @@ def test_failed_snapshot_is_not_resumed(tmp_path: Path) -> None:
     assert open_followers(db) == set()
 
 
-def test_followers_and_following_are_kept_apart(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_followers_and_following_are_kept_apart(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2], start=0, kind="followers")
     full_snapshot(db, ACCOUNT, [2, 3], start=10, kind="following")
     with connect(db) as con:
@@ -209,8 +207,8 @@ def test_followers_and_following_are_kept_apart(tmp_path: Path) -> None:
     assert following == [(2, at(12)), (3, at(12))]
 
 
-def test_profiles_are_upserted_and_absent_columns_kept(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_profiles_are_upserted_and_absent_columns_kept(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2], start=0)
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(10))
     snapshots.stage_page(
@@ -221,8 +219,8 @@ def test_profiles_are_upserted_and_absent_columns_kept(tmp_path: Path) -> None:
     assert row == [("Renamed", False)]
 
 
-def test_lost_reasons_are_recorded(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_lost_reasons_are_recorded(store: DbPath) -> None:
+    db = store
     full_snapshot(db, ACCOUNT, [1, 2, 3, 4], start=0)
     diff = full_snapshot(db, ACCOUNT, [4], start=100)
     assert events.lost_without_reason(db, diff.snapshot_id) == [1, 2, 3]
@@ -244,8 +242,8 @@ def test_lost_reasons_are_recorded(tmp_path: Path) -> None:
         events.record_lost_reasons(db, diff.snapshot_id, {1: "vanished"})
 
 
-def test_spooled_pages_are_staged_by_one_fold(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_spooled_pages_are_staged_by_one_fold(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.spool_page(db, cp.snapshot_id, 1, profiles([5, 4]), "t1")
     snapshots.spool_page(db, cp.snapshot_id, 2, [3, 2], "t2")
@@ -265,8 +263,8 @@ def test_spooled_pages_are_staged_by_one_fold(tmp_path: Path) -> None:
     assert names == [(4, "N"), (5, "N")]
 
 
-def test_pages_spooled_by_a_killed_run_are_resumed_after(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_pages_spooled_by_a_killed_run_are_resumed_after(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.stage_page(db, cp.snapshot_id, [9, 8], "t1", now=at(1))
     # The run spooled pages 2 and 3 and died before folding them; page 5 follows a gap.
@@ -279,8 +277,8 @@ def test_pages_spooled_by_a_killed_run_are_resumed_after(tmp_path: Path) -> None
     assert list(spool.pending(db, cp.snapshot_id, 3)) == []
 
 
-def test_an_unreadable_spooled_page_is_fetched_again(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_an_unreadable_spooled_page_is_fetched_again(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.spool_page(db, cp.snapshot_id, 1, [9, 8], "t1")
     snapshots.spool_page(db, cp.snapshot_id, 2, [7], "t2")
@@ -290,8 +288,8 @@ def test_an_unreadable_spooled_page_is_fetched_again(tmp_path: Path) -> None:
     assert (resumed.pages_done, resumed.next_token) == (1, "t1")
 
 
-def test_partial_and_failed_snapshots_leave_no_spool_behind(tmp_path: Path) -> None:
-    db = tmp_path / "ff.duckdb"
+def test_partial_and_failed_snapshots_leave_no_spool_behind(store: DbPath) -> None:
+    db = store
     cp = snapshots.start_or_resume(db, ACCOUNT, "followers", now=at(0))
     snapshots.spool_page(db, cp.snapshot_id, 1, [9, 8], "t1")
     snapshots.mark_partial(db, cp.snapshot_id, "faults past the retries", now=at(1))

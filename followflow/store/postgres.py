@@ -1,0 +1,332 @@
+"""The PostgreSQL store's connection policy: a psycopg pool per process, short transactions.
+
+Each unit of work borrows a connection from the pool (checked on the way out, so a server
+restarted since the last use costs a reconnect, not an error) and gives it back at the
+end; nothing holds one across an HTTP call or a sleep, as with the DuckDB file. The
+connection runs in autocommit, and `begin()`/`commit()` are explicit, the way the store's
+code drives a DuckDB connection. Migrations run once per process per database, under an
+advisory lock so that two hosts starting at once do not both create the schema.
+
+`PgConnection` gives the store's SQL the shape of DuckDB's connection (dialect.py): `?`
+placeholders, a DELETE or UPDATE answering its row count, and `register()` of an Arrow
+table, which here is a temporary table filled by one binary COPY (never a row-at-a-time
+`executemany`).
+"""
+
+from __future__ import annotations
+
+import array
+import re
+import struct
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql as pgsql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from followflow.store.errors import DatabaseUnreachable
+from followflow.store.location import PostgresUrl, mask_url
+from followflow.store.migrations import apply_migrations
+
+# A literal, a quoted name, or a placeholder: outside literals and names, `?` becomes `%s`,
+# DuckDB's named `$name` becomes `%(name)s` and a bare `%` becomes `%%`.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%|\$[A-Za-z_]\w*")
+_MIGRATION_LOCK = 0x666F6C6C  # "foll": the advisory lock key for applying migrations
+_POOL_MAX = 8
+_CONNECT_TIMEOUT_S = 10
+
+_PG_TYPES: dict[str, str] = {
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "bool": "BOOLEAN",
+    "string": "TEXT",
+    "large_string": "TEXT",
+    "double": "DOUBLE PRECISION",
+}
+_COPY_TYPES = {"BIGINT": "int8", "INTEGER": "int4", "BOOLEAN": "bool", "TEXT": "text",
+               "TIMESTAMPTZ": "timestamptz", "DOUBLE PRECISION": "float8"}  # fmt: skip
+_FIXED = {"int64": ("q", 8), "int32": ("i", 4)}
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\0" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+
+
+def _placeholders(query: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        token = match[0]
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if token.startswith("$"):
+            return f"%({token[1:]})s"
+        return token
+
+    return _TOKENS.sub(swap, query)
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ"
+    name = str(arrow_type)
+    if name not in _PG_TYPES:
+        raise TypeError(f"no PostgreSQL type for Arrow {arrow_type}")
+    return _PG_TYPES[name]
+
+
+def _binary_copy(table: pa.Table) -> bytes | None:
+    """The table in PostgreSQL's binary COPY format when every column is a null-free
+    integer (the bulk case: staged ids), else None.
+
+    Each row is the field count, then per field its length and big-endian value. Rows
+    all have one layout, so each byte position is filled for every row at once with a
+    strided slice assignment: no Python work per row.
+    """
+    layout: list[tuple[str, int]] = []
+    for column in table.columns:
+        fixed = _FIXED.get(str(column.type))
+        if fixed is None or column.null_count:
+            return None
+        layout.append(fixed)
+    row_size = 2 + sum(4 + size for _, size in layout)
+    rows = table.num_rows
+    buffer = bytearray(row_size * rows)
+    _fill(buffer, 0, row_size, struct.pack(">h", table.num_columns), rows)
+    offset = 2
+    for column, (code, size) in zip(table.columns, layout, strict=True):
+        _fill(buffer, offset, row_size, struct.pack(">i", size), rows)
+        chunk = column.combine_chunks()
+        values = array.array(code)
+        if rows:
+            data = chunk.buffers()[1]
+            assert data is not None
+            values.frombytes(data.to_pybytes()[chunk.offset * size : (chunk.offset + rows) * size])
+        if sys.byteorder == "little":
+            values.byteswap()
+        raw = values.tobytes()
+        for k in range(size):
+            buffer[offset + 4 + k :: row_size] = raw[k::size]
+        offset += 4 + size
+    return _COPY_HEADER + bytes(buffer) + _COPY_TRAILER
+
+
+def _fill(buffer: bytearray, offset: int, row_size: int, constant: bytes, rows: int) -> None:
+    for k, byte in enumerate(constant):
+        buffer[offset + k :: row_size] = bytes([byte]) * rows
+
+
+# PostgreSQL type oids -> Arrow types of query results (`sql().to_arrow_table()`), so an
+# empty result keeps its column types.
+_ARROW_OF_OID: dict[int, pa.DataType] = {
+    16: pa.bool_(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
+    701: pa.float64(), 1043: pa.string(), 1184: pa.timestamp("us", tz="UTC"),
+}  # fmt: skip
+
+
+class _Rows:
+    """A query's rows as `sql()` returns them."""
+
+    def __init__(self, columns: list[tuple[str, int]], rows: list[tuple[Any, ...]]) -> None:
+        self._columns, self._rows = columns, rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def to_arrow_table(self) -> pa.Table:
+        values = list(zip(*self._rows, strict=True)) or [()] * len(self._columns)
+        return pa.table(
+            {
+                name: pa.array(list(column), type=_ARROW_OF_OID.get(oid))
+                for (name, oid), column in zip(self._columns, values, strict=True)
+            }
+        )
+
+
+class PgConnection:
+    """A pooled psycopg connection with the shape of DuckDB's (see dialect.py)."""
+
+    dialect = "postgres"
+
+    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._connection = connection
+        self._cursor = connection.cursor()
+
+    def execute(self, query: str, parameters: object = None) -> PgConnection:
+        if parameters:
+            self._cursor.execute(_placeholders(query), parameters)  # type: ignore[call-overload]
+        else:  # no parameters: several statements may run at once (migrations)
+            self._cursor.execute(query.encode())
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._cursor.description is None:  # DuckDB answers DML with its row count
+            return [(self._cursor.rowcount,)]
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def begin(self) -> PgConnection:
+        # PostgreSQL only warns about a nested BEGIN; DuckDB refuses it, and so does this,
+        # so a caller that nests transactions learns it on both backends.
+        if self._connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise psycopg.errors.ActiveSqlTransaction("a transaction is already open")
+        return self.execute("BEGIN")
+
+    def commit(self) -> PgConnection:
+        return self.execute("COMMIT")
+
+    def rollback(self) -> PgConnection:
+        return self.execute("ROLLBACK")
+
+    def register(self, view_name: str, python_object: object) -> PgConnection:
+        """A temporary table `view_name` holding the Arrow table, filled by binary COPY."""
+        if not isinstance(python_object, pa.Table):
+            raise TypeError("register() takes an Arrow table on PostgreSQL")
+        table = python_object
+        types = [_pg_type(field.type) for field in table.schema]
+        name = pgsql.Identifier(view_name)
+        columns = pgsql.SQL(", ").join(
+            pgsql.SQL("{} {}").format(pgsql.Identifier(f.name), pgsql.SQL(t))
+            for f, t in zip(table.schema, types, strict=True)
+        )
+        self._cursor.execute(pgsql.SQL("CREATE TEMP TABLE {} ({})").format(name, columns))
+        statement = pgsql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(name)
+        payload = _binary_copy(table)
+        with self._cursor.copy(statement) as copy:
+            if payload is not None:
+                copy.write(payload)
+            else:
+                copy.set_types([_COPY_TYPES[t] for t in types])
+                for batch in table.to_batches(max_chunksize=10_000):
+                    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                        copy.write_row(row)
+        self._cursor.execute(pgsql.SQL("ANALYZE {}").format(name))
+        return self
+
+    def unregister(self, view_name: str) -> PgConnection:
+        if self._connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            return self  # the failed transaction's rollback drops the table with it
+        self._cursor.execute(
+            pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(view_name))
+        )
+        return self
+
+    def sql(self, query: str, *, alias: str = "", params: object = None) -> _Rows:
+        self.execute(query, params)
+        columns = [(c.name, c.type_code) for c in self._cursor.description or []]
+        return _Rows(columns, self._cursor.fetchall())
+
+
+_pools: dict[str, ConnectionPool[psycopg.Connection[tuple[Any, ...]]]] = {}
+_migrated: set[str] = set()
+_pools_lock = threading.Lock()
+
+
+def _unreachable(url: PostgresUrl, error: BaseException) -> DatabaseUnreachable:
+    """One line for a connection failure, saying what to fix; the password never shows."""
+    text = mask_url(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
+    if "password authentication failed" in text or "no password supplied" in text:
+        advice = "fix the user or password in FOLLOWFLOW_DATABASE_URL"
+    elif "does not exist" in text and "database" in text:
+        advice = "create the database (createdb) or fix its name in FOLLOWFLOW_DATABASE_URL"
+    else:
+        advice = (
+            "start the server, or fix the host and port in FOLLOWFLOW_DATABASE_URL, then run again"
+        )
+    detail = text.split("failed: ")[-1] if "failed: " in text else text
+    detail = re.sub(r"^FATAL:\s+", "", detail)
+    return DatabaseUnreachable(url.masked, detail, advice)
+
+
+def _pool(url: PostgresUrl) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
+    key = url.conninfo()
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            options = {"autocommit": True, "options": "-c TimeZone=UTC",
+                       "connect_timeout": _CONNECT_TIMEOUT_S}  # fmt: skip
+            try:  # fail fast, with libpq's own reason, before the pool retries quietly
+                psycopg.connect(key, **options).close()  # type: ignore[arg-type]
+            except psycopg.Error as error:
+                raise _unreachable(url, error) from None
+            pool = ConnectionPool(
+                key,
+                min_size=0,
+                max_size=_POOL_MAX,
+                kwargs=options,
+                check=ConnectionPool.check_connection,
+                timeout=_CONNECT_TIMEOUT_S,
+                name="followflow-store",
+                open=True,
+            )
+            _pools[key] = pool
+        return pool
+
+
+def _ensure_migrated(url: PostgresUrl, con: PgConnection) -> None:
+    key = url.conninfo()
+    if key in _migrated:
+        return
+    con.execute(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})").fetchall()
+    try:
+        apply_migrations(con, where=url.masked)
+    finally:
+        con.execute(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})").fetchall()
+    _migrated.add(key)
+
+
+@contextmanager
+def connect_postgres(url: PostgresUrl) -> Iterator[PgConnection]:
+    """Borrow a pooled connection to the PostgreSQL store, migrated, in UTC.
+
+    Raises:
+        DatabaseUnreachable: the server cannot be reached, refuses the login, or has no
+            such database (the message masks the password and says what to fix).
+    """
+    pool = _pool(url)
+    try:
+        borrowed = pool.connection()
+        connection = borrowed.__enter__()
+    except (PoolTimeout, psycopg.OperationalError) as error:
+        raise _unreachable(url, error) from None
+    failed: BaseException | None = None
+    try:
+        con = PgConnection(connection)
+        _ensure_migrated(url, con)
+        yield con
+    except psycopg.OperationalError as error:
+        failed = error
+        raise _unreachable(url, error) from error
+    except BaseException as error:
+        failed = error
+        raise
+    finally:
+        if failed is not None and not connection.closed:
+            # A failed statement inside BEGIN leaves the session aborted: end it here so
+            # the pool gets a clean connection back.
+            with _suppress_pg():
+                connection.execute("ROLLBACK")
+        borrowed.__exit__(None, None, None)
+
+
+@contextmanager
+def _suppress_pg() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error:
+        pass
+
+
+def close_pools() -> None:
+    """Close every pool of this process (tests, and a CLI before it exits)."""
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+        _migrated.clear()
