@@ -21,6 +21,7 @@ import psycopg
 
 PASSWORD = "ff-test-password"
 SUPERUSER = "followflow"
+_PREFIX = "followflow-pg-"
 
 
 def postgres_bin_dir() -> Path | None:
@@ -30,6 +31,36 @@ def postgres_bin_dir() -> Path | None:
         key=lambda path: int(path.parent.parent.name),
     )
     return versions[-1].parent if versions else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_leftover_clusters(bin_dir: Path) -> list[Path]:
+    """Stop and remove clusters whose owning process is gone (a test session killed before
+    its teardown leaves its cluster running); clusters of live sessions are left alone."""
+    swept = []
+    for root in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((root / "owner").read_text())
+        except (OSError, ValueError):
+            continue  # being made right now, or not ours
+        if _alive(owner):
+            continue
+        command = [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        swept.append(root)
+    return swept
 
 
 def _free_port() -> int:
@@ -45,7 +76,7 @@ class PostgresCluster:
         self.bin_dir = bin_dir
         self.listen = tuple(listen)
         self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="followflow-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix=_PREFIX))
         self.data = self.root / "data"
         self._run_as = "postgres" if os.geteuid() == 0 else None
 
@@ -56,6 +87,8 @@ class PostgresCluster:
         return subprocess.run(command, check=check, capture_output=True, text=True)
 
     def start(self) -> PostgresCluster:
+        sweep_leftover_clusters(self.bin_dir)
+        (self.root / "owner").write_text(str(os.getpid()))
         if self._run_as is not None:
             user = pwd.getpwnam(self._run_as)
             os.chown(self.root, user.pw_uid, user.pw_gid)
