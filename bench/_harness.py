@@ -178,7 +178,10 @@ def _server_processes(api_url: str) -> list[int]:
             argv = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"server" in argv and b"start" in argv and port.encode() in argv:
+        # The watcher (followflow.server_watch) carries the server's command line too, but
+        # leads a group of its own: the server's CPU is in the server's group.
+        watcher = b"followflow.server_watch" in argv
+        if b"server" in argv and b"start" in argv and port.encode() in argv and not watcher:
             leader = int(cmdline.parent.name)
             break
     if leader is None:
