@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+
+from followflow.prefect_server import free_port
 
 PASSWORD = "ff-test-password"
 SUPERUSER = "followflow"
@@ -63,19 +64,13 @@ def sweep_leftover_clusters(bin_dir: Path) -> list[Path]:
     return swept
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresCluster:
     """One cluster: `start()`, `url(db)`, `create_database(db)`, `restart()`, `stop()`."""
 
     def __init__(self, bin_dir: Path, *, listen: Sequence[str] = ("127.0.0.1",)) -> None:
         self.bin_dir = bin_dir
         self.listen = tuple(listen)
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix=_PREFIX))
         self.data = self.root / "data"
         self._run_as = "postgres" if os.geteuid() == 0 else None
