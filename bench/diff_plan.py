@@ -32,6 +32,8 @@ from followflow.store import snapshots
 from followflow.store.connection import DbPath, transaction
 from followflow.store.location import PostgresUrl
 from followflow.store.records import SnapshotDiff
+from followflow.store.snapshot_rows import insert_snapshot
+from followflow.store.staging import stage_rows
 
 ACCOUNT = 1
 # Snowflake-like positive BIGINT ids, deterministic per index.
@@ -206,8 +208,8 @@ def _plan_world(db: Path, n: int) -> None:
         ]
         for kind, page, at in pages:
             con.begin()
-            snap = snapshots.insert_snapshot(con, ACCOUNT, kind, "full", None, at)  # type: ignore[arg-type]
-            snap = snapshots.stage_rows(con, snap, page, None, None, at)
+            snap = insert_snapshot(con, ACCOUNT, kind, "full", None, at)  # type: ignore[arg-type]
+            snap = stage_rows(con, snap, page, None, None, at)
             edges.apply_staged(con, snap, at)
             con.commit()
         con.execute(

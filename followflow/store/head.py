@@ -15,7 +15,8 @@ import pyarrow as pa
 from followflow.store import edges
 from followflow.store.connection import DbPath, connect, fetch_ids, transaction
 from followflow.store.records import SnapshotDiff, check_kind, utc_now
-from followflow.store.snapshots import insert_snapshot, stage_rows
+from followflow.store.snapshot_rows import insert_snapshot
+from followflow.store.staging import stage_rows
 
 _IDS_VIEW = "_ff_probe_ids"
 

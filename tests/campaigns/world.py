@@ -10,11 +10,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from followflow.store import edges, snapshots
+from followflow.store import edges
 from followflow.store.connection import DbPath, connect
 from followflow.store.dialect import Connection
 from followflow.store.migrations import apply_migrations
 from followflow.store.records import Kind
+from followflow.store.snapshot_rows import insert_snapshot
+from followflow.store.staging import stage_rows
 from followflow.xapi.models import USERS_SCHEMA as USERS_ARROW_SCHEMA
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,8 +81,8 @@ def snapshot(
         page = pa.table({"user_id": pa.array(list(page), pa.int64())})
     con.begin()
     try:
-        snap = snapshots.insert_snapshot(con, account_id, kind, "full", None, now)
-        snap = snapshots.stage_rows(con, snap, page, None, None, now)
+        snap = insert_snapshot(con, account_id, kind, "full", None, now)
+        snap = stage_rows(con, snap, page, None, None, now)
         edges.apply_staged(con, snap, now)
     except BaseException:
         con.rollback()
