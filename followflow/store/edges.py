@@ -1,20 +1,31 @@
-"""Applying a staged snapshot to the follow-edge intervals, as set operations in DuckDB.
+"""Applying a staged snapshot to the follow-edge intervals, as set operations.
 
-The diff is two anti-joins between the distinct staged ids and the open edges of
-(account, kind); a million against a million takes well under a second (bench/diff_plan.py).
-Everything runs inside the caller's transaction.
+The diff is one full outer join between the staged ids and the open edges of
+(account, kind) that keeps only the ids whose interval changes: a million against a
+million takes well under a second on DuckDB and about a second and a half on PostgreSQL
+(bench/diff_plan.py). Everything runs inside the caller's transaction.
+
+`last_seen` of an interval is written when it changes, never by a full snapshot that
+merely sees it again: on PostgreSQL an UPDATE of every open edge rewrites a million rows
+(7 to 24 s measured, against the whole diff's target of 2 s). A full snapshot that
+completes saw every edge open before it started, so when an interval closes its
+last_seen becomes the finish of the last full snapshot before (see _close_lost); an open
+interval was last seen by the latest complete full snapshot of its list.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import NamedTuple
 
 from followflow.store.connection import fetch_ids, first_row
 from followflow.store.dialect import Connection, is_postgres
 from followflow.store.records import Snapshot, SnapshotDiff
 
-_TEMP_TABLES = ("_ff_seen", "_ff_diff", "_ff_gained", "_ff_lost")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHANGES = "_ff_changes"
+# The two kinds of row in _ff_changes that are events (the third moves last_seen only).
+_GAINED = "seen AND NOT was_open"
+_LOST = "NOT seen AND NOT opened_since"
 
 
 def _has_baseline(con: Connection, snap: Snapshot) -> bool:
@@ -53,97 +64,155 @@ def _plan_for_bulk(con: Connection) -> None:
         con.execute("SET LOCAL enable_nestloop = off")
 
 
+def _previous_full(con: Connection, snap: Snapshot) -> tuple[datetime, datetime] | None:
+    """(started_at, finished_at) of the last complete full snapshot of (account, kind) before
+    this one, or None."""
+    return first_row(
+        con.execute(
+            """SELECT started_at, finished_at FROM snapshots
+               WHERE account_id = ? AND kind = ? AND mode = 'full' AND status = 'complete'
+                 AND snapshot_id < ?
+               ORDER BY snapshot_id DESC LIMIT 1""",
+            [snap.account_id, snap.kind, snap.snapshot_id],
+        )
+    )
+
+
+def _select_changes(con: Connection, snap: Snapshot) -> None:
+    """Into _ff_changes: each id whose interval this snapshot changes, with seen / was_open.
+
+    Those are the ids seen and not open (gained); in full mode the open ids not seen (lost,
+    unless opened after this run started: a head run saw those newer followers at the top of
+    the list, which this run had already paged past); and the open ids seen whose last_seen
+    moves (every one in head mode; in full mode only those opened after the run started,
+    the rest is covered by the run itself, see the module docstring). A million kept ids
+    never leave the join. Staged pages may repeat an id (the list shifts while it is read):
+    DISTINCT on the few rows out is cheaper than on the million in.
+    """
+    full, head = snap.mode == "full", snap.mode == "head"
+    con.execute(
+        f"""CREATE TEMP TABLE {_CHANGES} AS
+           SELECT DISTINCT coalesce(s.user_id, o.user_id) AS user_id,
+                  s.user_id IS NOT NULL AS seen, o.user_id IS NOT NULL AS was_open,
+                  coalesce(o.first_seen >= ?, FALSE) AS opened_since
+           FROM (SELECT user_id FROM snapshot_staging WHERE snapshot_id = ?) s
+           FULL OUTER JOIN (
+               SELECT user_id, first_seen FROM follow_edges
+               WHERE account_id = ? AND kind = ? AND ended IS NULL) o
+           ON s.user_id = o.user_id
+           WHERE (s.user_id IS NULL AND ?)
+              OR (s.user_id IS NOT NULL AND (o.user_id IS NULL OR ? OR o.first_seen >= ?))""",
+        [
+            snap.started_at,
+            snap.snapshot_id,
+            snap.account_id,
+            snap.kind,
+            full,
+            head,
+            snap.started_at,
+        ],
+    )
+
+
+def _close_lost(con: Connection, snap: Snapshot, now: datetime) -> None:
+    """Close the intervals of the lost ids; their last_seen is the last full snapshot's finish.
+
+    The previous complete full snapshot saw every edge opened before it started (it would
+    have closed one it missed); an edge opened since keeps the last_seen it has.
+    """
+    previous = _previous_full(con, snap)
+    previous_started, previous_finished = previous if previous else (None, None)
+    con.execute(
+        f"""UPDATE follow_edges SET ended = ?, closed_by = ?, last_seen = CASE
+               WHEN first_seen < ? AND last_seen < ? THEN ? ELSE last_seen END
+           WHERE account_id = ? AND kind = ? AND ended IS NULL AND user_id IN (
+               SELECT user_id FROM {_CHANGES} WHERE {_LOST})""",
+        [now, snap.snapshot_id, previous_started, previous_finished, previous_finished,
+         snap.account_id, snap.kind],
+    )  # fmt: skip
+
+
 def apply_staged(con: Connection, snap: Snapshot, now: datetime) -> SnapshotDiff:
     """Diff the staged ids against the open edges, update intervals and events, complete."""
     sid, account, kind = snap.snapshot_id, snap.account_id, snap.kind
     baseline = not _has_baseline(con, snap)
     _plan_for_bulk(con)
-    con.execute(
-        "CREATE TEMP TABLE _ff_seen AS "
-        "SELECT DISTINCT user_id FROM snapshot_staging WHERE snapshot_id = ?",
-        [sid],
-    )
-    # One full outer join classifies every id at once: seen only (gained), open only
-    # (lost, in full mode) or both (kept).
-    con.execute(
-        """CREATE TEMP TABLE _ff_diff AS
-           SELECT coalesce(s.user_id, o.user_id) AS user_id,
-                  s.user_id IS NOT NULL AS seen, o.user_id IS NOT NULL AS was_open,
-                  o.first_seen
-           FROM _ff_seen s FULL OUTER JOIN (
-               SELECT user_id, first_seen FROM follow_edges
-               WHERE account_id = ? AND kind = ? AND ended IS NULL) o
-           ON s.user_id = o.user_id""",
-        [account, kind],
-    )
-    con.execute(
-        "CREATE TEMP TABLE _ff_gained AS SELECT user_id FROM _ff_diff WHERE seen AND NOT was_open"
-    )
-    # Head mode never infers losses. Full mode spares edges opened after it started: a
-    # head run saw those newer followers at the top of the list, which this run had
-    # already paged past.
-    con.execute(
-        """CREATE TEMP TABLE _ff_lost AS SELECT user_id FROM _ff_diff
-           WHERE ? AND was_open AND NOT seen AND first_seen < ?""",
-        [snap.mode == "full", snap.started_at],
-    )
-    con.execute(
-        """UPDATE follow_edges SET ended = ?, closed_by = ?
-           WHERE account_id = ? AND kind = ? AND ended IS NULL
-             AND user_id IN (SELECT user_id FROM _ff_lost)""",
-        [now, sid, account, kind],
-    )
-    if snap.mode == "full":
-        # Every edge still open from before this run was seen by it (the unseen are now
-        # closed): bump them with a plain scan, no join.
+    open_before = open_count(con, account, kind)
+    _select_changes(con, snap)
+    counts = _count_changes(con, snap, open_before)
+    # Each statement below costs a scan of the open edges on PostgreSQL (hash joins only,
+    # see _plan_for_bulk) even when it has nothing to do: a full snapshot usually has no
+    # last_seen to move, so ask first.
+    if counts.lost:
+        _close_lost(con, snap, now)
+    if counts.seen_again:
         con.execute(
-            """UPDATE follow_edges SET last_seen = ?
-               WHERE account_id = ? AND kind = ? AND ended IS NULL AND first_seen < ?""",
-            [now, account, kind, snap.started_at],
+            f"""UPDATE follow_edges SET last_seen = ?
+               WHERE account_id = ? AND kind = ? AND ended IS NULL AND user_id IN (
+                   SELECT user_id FROM {_CHANGES} WHERE seen AND was_open)""",
+            [now, account, kind],
         )
-    con.execute(
-        """UPDATE follow_edges SET last_seen = ?
-           WHERE account_id = ? AND kind = ? AND ended IS NULL AND user_id IN (
-               SELECT user_id FROM _ff_diff WHERE seen AND was_open AND first_seen >= ?)""",
-        [now, account, kind, snap.started_at if snap.mode == "full" else _EPOCH],
-    )
-    con.execute(
-        "INSERT INTO follow_edges SELECT ?, ?, user_id, ?, ?, NULL, ?, NULL FROM _ff_gained",
-        [account, kind, now, now, sid],
-    )
+    if counts.gained:
+        con.execute(
+            "INSERT INTO follow_edges SELECT ?, ?, user_id, ?, ?, NULL, ?, NULL "
+            f"FROM {_CHANGES} WHERE {_GAINED}",
+            [account, kind, now, now, sid],
+        )
     gained_ids: list[int] = []
     lost_ids: list[int] = []
     if not baseline:
         con.execute(
-            """INSERT INTO follow_events
-               SELECT ?, ?, user_id, 'gained', ?, NULL, ? FROM _ff_gained
-               UNION ALL
-               SELECT ?, ?, user_id, 'lost', ?, NULL, ? FROM _ff_lost""",
-            [account, kind, now, sid, account, kind, now, sid],
+            f"""INSERT INTO follow_events
+               SELECT ?, ?, user_id, CASE WHEN seen THEN 'gained' ELSE 'lost' END, ?, NULL, ?
+               FROM {_CHANGES} WHERE {_GAINED} OR {_LOST}""",
+            [account, kind, now, sid],
         )
-        gained_ids = fetch_ids(con, "SELECT user_id FROM _ff_gained ORDER BY user_id", [])
-        lost_ids = fetch_ids(con, "SELECT user_id FROM _ff_lost ORDER BY user_id", [])
-    seen_row = first_row(con.execute("SELECT count(*) FROM _ff_seen"))
-    seen = int(seen_row[0]) if seen_row else 0
+        ids = f"SELECT user_id FROM {_CHANGES} WHERE {{}} ORDER BY user_id"
+        gained_ids = fetch_ids(con, ids.format(_GAINED), [])
+        lost_ids = fetch_ids(con, ids.format(_LOST), [])
     con.execute(
         """UPDATE snapshots SET status = 'complete', finished_at = ?, next_token = NULL,
                users_seen = ?, gained = ?, lost = ?, error = NULL
            WHERE snapshot_id = ?""",
-        [now, seen, len(gained_ids), len(lost_ids), sid],
+        [now, counts.users_seen, len(gained_ids), len(lost_ids), sid],
     )
     con.execute("DELETE FROM snapshot_staging WHERE snapshot_id = ?", [sid])
-    for table in _TEMP_TABLES:
-        con.execute(f"DROP TABLE {table}")
+    con.execute(f"DROP TABLE {_CHANGES}")
     return SnapshotDiff(
         snapshot_id=sid,
         account_id=account,
         kind=kind,
         mode=snap.mode,
         baseline=baseline,
-        count=open_count(con, account, kind),
+        count=open_before - counts.lost + counts.gained,
         gained_ids=gained_ids,
         lost_ids=lost_ids,
     )
+
+
+class _Counts(NamedTuple):
+    gained: int
+    lost: int
+    seen_again: int  # open edges seen whose last_seen moves
+    users_seen: int
+
+
+def _count_changes(con: Connection, snap: Snapshot, open_before: int) -> _Counts:
+    """Gained, lost and distinct ids seen, from _ff_changes and the open count before.
+
+    The ids seen are those in _ff_changes plus, in full mode, the open edges seen again that
+    never left the join: every open edge not in _ff_changes.
+    """
+    row = first_row(
+        con.execute(
+            f"""SELECT count(*) FILTER (WHERE {_GAINED}), count(*) FILTER (WHERE {_LOST}),
+                      count(*) FILTER (WHERE seen), count(*) FILTER (WHERE was_open)
+               FROM {_CHANGES}"""
+        )
+    )
+    gained, lost, seen_listed, open_listed = (int(v) for v in row) if row else (0, 0, 0, 0)
+    kept_unlisted = open_before - open_listed if snap.mode == "full" else 0
+    return _Counts(gained, lost, seen_listed - gained, seen_listed + kept_unlisted)
 
 
 def recorded_diff(con: Connection, snap: Snapshot) -> SnapshotDiff:

@@ -74,12 +74,25 @@ def test_unfollow_and_refollow_make_two_intervals(store: DbPath) -> None:
     full_snapshot(db, ACCOUNT, [1, 2], start=200)
     full_snapshot(db, ACCOUNT, [1, 2], start=300)
     rows = [r for r in edge_rows(db) if r[0] == 1]
-    assert rows == [(1, at(2), at(2), at(102)), (1, at(202), at(302), None)]
-    # User 2 was seen by every snapshot: one interval, its last_seen bumped each time.
-    assert [r for r in edge_rows(db) if r[0] == 2] == [(2, at(2), at(302), None)]
+    assert rows == [(1, at(2), at(2), at(102)), (1, at(202), at(202), None)]
+    # User 2 was seen by every snapshot: one interval. Full snapshots that see an open
+    # interval again leave its row alone (the latest complete one saw it).
+    assert [r for r in edge_rows(db) if r[0] == 2] == [(2, at(2), at(2), None)]
     assert [(u, e) for u, e, _, _ in event_rows(db)] == [(1, "lost"), (1, "gained")]
     points = history.counts_over_time(db, ACCOUNT)
     assert [p.count for p in points] == [2, 1, 2, 2]
+
+
+def test_a_closed_interval_was_last_seen_by_the_last_full_snapshot_before(store: DbPath) -> None:
+    db = store
+    for start in (0, 100, 200):
+        full_snapshot(db, ACCOUNT, [1, 2], start=start)
+    cp = snapshots.start_or_resume(db, ACCOUNT, "followers", "head", now=at(250))
+    snapshots.stage_page(db, cp.snapshot_id, profiles([2]), None, now=at(251))
+    snapshots.complete(db, cp.snapshot_id, now=at(252))  # a head run sees 2 again
+    full_snapshot(db, ACCOUNT, [], start=300)
+    # 1 was last seen by the full snapshot finished at 202; 2 by the head run at 252.
+    assert edge_rows(db) == [(1, at(2), at(202), at(302)), (2, at(2), at(252), at(302))]
 
 
 def test_partial_snapshot_changes_no_edges_and_records_no_events(store: DbPath) -> None:
