@@ -169,6 +169,47 @@ def prefect_server(workdir: Path) -> Iterator[dict[str, str]]:
         yield {**quiet_prefect_environment(home), "PREFECT_API_URL": api_url}
 
 
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on loopback (tests/postgres.py), stopped at exit.
+
+    Yields the `PostgresCluster`: `create_database(name)` answers a fresh store's URL."""
+    sys.path.insert(0, str(ROOT))  # the tests' cluster helper
+    from tests.postgres import PostgresCluster, postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL binaries are missing: apt-get install postgresql")
+    cluster = PostgresCluster(bin_dir).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def postgres_cpu_s(cluster: Any) -> float:
+    """CPU seconds (user + system) the cluster's processes have used so far.
+
+    A backend ends with its connection; the postmaster reaps it, so its CPU is in the
+    postmaster's children's time (cutime, cstime) from then on."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    ticks = _cpu_ticks(postmaster, reaped=True) + sum(_cpu_ticks(int(p)) for p in children)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int, *, reaped: bool = False) -> int:
+    """utime + stime of a live process (0 once gone); `reaped`: with its reaped children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(fields[i]) for i in ((11, 12, 13, 14) if reaped else (11, 12)))
+
+
 def _server_processes(api_url: str) -> list[int]:
     """Pids of the `prefect server start` serving `api_url` and of its process group."""
     port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
@@ -199,15 +240,8 @@ def _server_processes(api_url: str) -> list[int]:
 
 def server_cpu_s(prefect: dict[str, str]) -> float:
     """CPU seconds (user + system) the Prefect server's processes have used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in _server_processes(prefect["PREFECT_API_URL"]):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    ticks = sum(_cpu_ticks(pid) for pid in _server_processes(prefect["PREFECT_API_URL"]))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def server_task_runs(prefect: dict[str, str]) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+from _harness import postgres_cluster
 
 from followflow.store import snapshots
 from followflow.store.connection import DbPath, connect, transaction
@@ -160,19 +161,11 @@ def section_diff(args: argparse.Namespace) -> None:
 
 def _diff_on_postgres(n: int, args: argparse.Namespace) -> None:
     """The same runs on a throwaway PostgreSQL cluster (tests/postgres.py), one database each."""
-    import sys
-
     from pydantic import SecretStr
 
     from followflow.store.postgres import close_pools
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' cluster helper
-    from tests.postgres import PostgresCluster, postgres_bin_dir
-
-    bin_dir = postgres_bin_dir()
-    assert bin_dir is not None, "PostgreSQL binaries are missing: apt-get install postgresql"
-    cluster = PostgresCluster(bin_dir).start()
-    try:
+    with postgres_cluster() as cluster:
         runs = []
         for run in range(args.runs):
             url = PostgresUrl(SecretStr(cluster.create_database(f"diff_{n}_{run}")))
@@ -183,8 +176,6 @@ def _diff_on_postgres(n: int, args: argparse.Namespace) -> None:
         print(
             f"{'(postgres)':>12} {med['baseline']:>11.3f} {med['diff']:>8.3f}{verdict}", flush=True
         )
-    finally:
-        cluster.stop()
 
 
 # --- section "plan": follow-back planning (owner: campaigns) ----------------------------
