@@ -131,3 +131,68 @@ def _waiting(world: World) -> bool:
 def _follower_pages(world: World, account: int) -> list[dict[str, Any]]:
     path = f"/2/users/{account}/followers"
     return [r for r in world.admin.requests() if r["path"] == path]
+
+
+PER_USER = 8  # the account's follow budget for the day: the campaign must spend it exactly
+FOLLOW_HELD_S = 0.5  # the emulator carries out each follow, then holds the answer this long
+
+
+@pytest.mark.parametrize("where", ["follow_in_flight", "inside_a_ledger_transaction"])
+def test_live_campaign_with_postgres_restarted_mid_campaign(
+    world_factory: Any, postgres_cluster: PostgresCluster, where: str
+) -> None:
+    """`follow_in_flight`: a fast restart while X holds the answer to a follow it carried
+    out, so the outcome is recorded on a new connection. `inside_a_ledger_transaction`: an
+    immediate restart while a ledger transaction waits on a lock the test holds."""
+    world = world_factory(backend="postgres", limits=False)
+    durable(world)
+    world.admin.faults(f"p=1,kinds=slow,slow={FOLLOW_HELD_S},on=follow")
+    source = world.account_id("ff_demo")
+    env = world.env(
+        FOLLOWFLOW_BUDGET_WINDOW_S="60", FOLLOWFLOW_FOLLOW_BUDGET_PER_USER=str(PER_USER)
+    )
+    args = ["follow-back", "ff_demo", "--live", "--yes", "--no-spread"]
+    args += ["--max-follows", str(PER_USER + 4)]
+    child = world.start(args, env)
+    try:
+        wait_for(lambda: len(_follows_by(world, source)) >= 2)
+        if where == "follow_in_flight":
+            postgres_cluster.restart(mode="fast")
+        else:
+            restart_while_waiting_on(world, postgres_cluster, "actions", "immediate")
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            kill(child)
+    if child.returncode != 0:
+        line = assert_clean_failure(subprocess.CompletedProcess(args, child.returncode, out, err))
+        assert "lost the connection to the PostgreSQL store" in line, line
+        assert PASSWORD not in out + err
+    print(where, "first run:", child.returncode, (err.strip().splitlines() or [""])[-1])
+    reserved = "SELECT count(*) FROM actions WHERE status = 'reserved'"
+    if where == "inside_a_ledger_transaction":
+        # The lock was taken while X held a follow's answer: recording its outcome was the
+        # transaction cut, so its row is still `reserved` for the re-run's crash recovery.
+        assert rows(world, reserved) == [(1,)]
+    world.admin.faults(None)
+    again = world.run(args, env)
+    assert again.returncode == 0, again.stderr
+    sent = _follows_by(world, source)
+    targets = [a["target_id"] for a in sent]
+    assert len(targets) == len(set(targets)), "an account was followed twice"
+    assert len(sent) == PER_USER, "the re-run spends the day's budget, no more"
+    ledger = rows(
+        world,
+        "SELECT target_id, status, outcome FROM actions WHERE account_id = ? AND action = 'follow'",
+        [source],
+    )
+    assert [r for r in ledger if r[1] == "reserved"] == [], "a reservation was never settled"
+    done = {target for target, status, outcome in ledger if status == "done"}
+    assert done == {a["target_id"] for a in sent if a["result"] == "following"} == set(targets)
+    assert done <= world.admin.truth("following", source)
+
+
+def _follows_by(world: World, source: int) -> list[dict[str, Any]]:
+    return [
+        a for a in world.admin.actions() if a["action"] == "follow" and a["source_id"] == source
+    ]
