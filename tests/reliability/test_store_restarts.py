@@ -16,8 +16,10 @@ from tests.reliability.conftest import World, assert_clean_failure, kill
 
 pytestmark = pytest.mark.timeout(300)
 
-PAGE_SIZE = 200
+PAGE_SIZE = 400
 PAGE_DELAY_S = 0.05  # each followers page is held this long, so the snapshot takes seconds
+PER_USER = 6  # the account's follow budget for the day: the campaign must spend it exactly
+FOLLOW_HELD_S = 0.3  # the emulator carries out each follow, then holds the answer this long
 
 
 def rows(world: World, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -55,6 +57,7 @@ def test_snapshot_with_postgres_restarted_inside_a_staging_transaction(
         if child.poll() is None:
             kill(child)
     line = assert_clean_failure(subprocess.CompletedProcess(args, child.returncode, out, err))
+    print(mode, "first run:", child.returncode, line)
     assert child.returncode == 1
     assert "lost the connection to the PostgreSQL store" in line, line
     assert "run the same command again" in line and PASSWORD not in out + err
@@ -131,10 +134,6 @@ def _waiting(world: World) -> bool:
 def _follower_pages(world: World, account: int) -> list[dict[str, Any]]:
     path = f"/2/users/{account}/followers"
     return [r for r in world.admin.requests() if r["path"] == path]
-
-
-PER_USER = 8  # the account's follow budget for the day: the campaign must spend it exactly
-FOLLOW_HELD_S = 0.5  # the emulator carries out each follow, then holds the answer this long
 
 
 @pytest.mark.parametrize("where", ["follow_in_flight", "inside_a_ledger_transaction"])
