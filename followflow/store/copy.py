@@ -27,13 +27,20 @@ from followflow.store.status import TABLES, row_counts
 _BATCH_ROWS = 100_000
 _STAGE = "_ff_copy_batch"
 _MARKER_DDL = "CREATE TABLE IF NOT EXISTS followflow_copy (source VARCHAR, started_at TIMESTAMPTZ)"
-# Per view: rows, and sums of the ids, which two stores agree on only if they hold the
-# same pairs (short of a collision no real history makes).
+# Per view: rows, sums of its columns and a cross term of each pair of ids (so ids swapped
+# between rows show too), which two stores agree on only if they hold the same rows (short
+# of a collision no real history makes). Timestamps count in whole seconds: date_part
+# means the same on both dialects, and a double holds a million such sums exactly.
 _VIEW_CHECKS = {
-    "current_followers": "count(*), sum(account_id), sum(follower_id)",
-    "current_following": "count(*), sum(account_id), sum(followed_id)",
-    "follower_events": "count(*), sum(user_id), sum(snapshot_id)",
-    "following_since": "count(*), sum(followed_id), count(since)",
+    "current_followers": "count(*), sum(account_id), sum(follower_id),"
+    " sum((follower_id % 1000003) * (account_id % 1009))",
+    "current_following": "count(*), sum(account_id), sum(followed_id),"
+    " sum((followed_id % 1000003) * (account_id % 1009))",
+    "follower_events": "count(*), sum(account_id), sum(user_id), sum(snapshot_id),"
+    " count(CASE WHEN event = 'gained' THEN 1 END), sum(length(coalesce(reason, ''))),"
+    " sum(floor(date_part('epoch', \"at\"))), sum((user_id % 1000003) * (snapshot_id % 1009))",
+    "following_since": "count(*), sum(account_id), sum(followed_id),"
+    " sum(floor(date_part('epoch', since)))",
 }
 _SEQUENCES = {
     "snapshots_seq": ("snapshots", "snapshot_id"),
@@ -51,7 +58,7 @@ class CopyResult:
     views: dict[str, tuple[int, ...]]
 
 
-def _view_sums(con: Connection) -> dict[str, tuple[int, ...]]:
+def view_sums(con: Connection) -> dict[str, tuple[int, ...]]:
     return {
         view: tuple(int(v or 0) for v in con.execute(f"SELECT {sums} FROM {view}").fetchall()[0])
         for view, sums in _VIEW_CHECKS.items()
@@ -118,9 +125,9 @@ def copy_store(
                     f"SELECT setval('{sequence}', coalesce((SELECT max({column}) FROM {table}), 0)"
                     " + 1, false)"
                 ).fetchall()
-        want_rows, want_views = row_counts(duck), _view_sums(duck)
+        want_rows, want_views = row_counts(duck), view_sums(duck)
     with connect(target) as pg:
-        got_rows, got_views = row_counts(pg), _view_sums(pg)
+        got_rows, got_views = row_counts(pg), view_sums(pg)
         if (got_rows, got_views) != (want_rows, want_views):
             differ = [t for t in TABLES if got_rows[t] != want_rows[t]] + [
                 v for v in _VIEW_CHECKS if got_views[v] != want_views[v]

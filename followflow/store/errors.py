@@ -5,6 +5,7 @@
   + DatabaseUnreadable   the file is not a DuckDB database, is damaged, or cannot be opened
   + DatabaseUnwritable   the disk is full (or the file cannot be written)
   + DatabaseUnreachable  the PostgreSQL server refused or cannot be reached
+    + ConnectionLost     the server went away in the middle of a unit of work
   + SchemaTooNew         a newer followflow wrote the store
   + SnapshotNotFound     no snapshot with that id
   + SnapshotStateError   the snapshot's status does not allow the operation
@@ -71,6 +72,21 @@ class DatabaseUnreachable(StoreError):
         self.where = where
         self.detail = detail
         super().__init__(f"cannot open the PostgreSQL store {where}: {detail}; {advice}")
+
+
+class ConnectionLost(DatabaseUnreachable):
+    """The PostgreSQL server closed the connection in the middle of a unit of work (a
+    restart, a crash, an administrator's terminate): that transaction is rolled back."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        StoreError.__init__(
+            self,
+            f"lost the connection to the PostgreSQL store {where} mid-transaction ({detail}): "
+            "that transaction was rolled back and what was saved before is kept; run the same "
+            "command again once the server is up",
+        )
 
 
 class SchemaTooNew(StoreError):

@@ -29,7 +29,7 @@ import pyarrow as pa
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from followflow.store.errors import DatabaseUnreachable
+from followflow.store.errors import ConnectionLost, DatabaseUnreachable
 from followflow.store.location import PostgresUrl, mask_url
 from followflow.store.migrations import apply_migrations
 
@@ -244,6 +244,12 @@ def _unreachable(url: PostgresUrl, error: BaseException) -> DatabaseUnreachable:
     return DatabaseUnreachable(url.masked, detail, advice)
 
 
+def _lost(url: PostgresUrl, error: BaseException) -> ConnectionLost:
+    lines = str(error).strip().splitlines()
+    detail = mask_url(lines[0] if lines else type(error).__name__)
+    return ConnectionLost(url.masked, re.sub(r"^FATAL:\s+", "", detail))
+
+
 def _pool(url: PostgresUrl) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
     key = url.conninfo()
     with _pools_lock:
@@ -302,6 +308,12 @@ def connect_postgres(url: PostgresUrl) -> Iterator[PgConnection]:
         yield con
     except psycopg.OperationalError as error:
         failed = error
+        if connection.broken:
+            # The server went away mid-work (restarted, crashed, terminated us). The block is
+            # not re-run here: a COMMIT whose answer was lost may or may not have landed, and
+            # only the caller knows whether its work is safe to repeat. The pool's check
+            # replaces the dead connection on the next borrow, so the re-run just works.
+            raise _lost(url, error) from error
         raise _unreachable(url, error) from error
     except BaseException as error:
         failed = error
