@@ -65,8 +65,16 @@ from _harness import (
 
 sys.path.insert(0, str(ROOT))
 
+from prefect.client.orchestration import SyncPrefectClient  # noqa: E402
+
 from tests.hosts.netns import Host, make_hosts  # noqa: E402
-from tests.hosts.workers import PREFECT, prefect_on_postgres, worker_environment  # noqa: E402
+from tests.hosts.workers import (  # noqa: E402
+    PREFECT,
+    create_process_pool,
+    deploy_snapshot_followers,
+    prefect_on_postgres,
+    worker_environment,
+)
 from tests.postgres import PostgresCluster, postgres_bin_dir  # noqa: E402
 
 POOL = "fleet"
@@ -185,31 +193,13 @@ class PeakRss:
 
 
 def deploy(api_url: str) -> Any:
-    """A process pool and the snapshot-followers deployment as prefect.yaml makes it."""
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.workers.process import ProcessWorker
-
-    template = ProcessWorker.get_default_base_job_template()
+    """A process pool and the snapshot-followers deployment on it; the deployment's id."""
     with SyncPrefectClient(api_url) as client:
-        client.create_work_pool(
-            WorkPoolCreate(name=POOL, type="process", base_job_template=template)
-        )
-        flow_id = client.create_flow_from_name("snapshot-followers")
-        return client.create_deployment(
-            flow_id,
-            "snapshot-followers",
-            work_pool_name=POOL,
-            entrypoint="flows/snapshot_followers.py:snapshot_followers",
-            pull_steps=[
-                {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
-            ],
-        )
+        create_process_pool(client, POOL)
+        return deploy_snapshot_followers(client, POOL)
 
 
 def wait_for_workers(api_url: str, count: int, timeout_s: float = 120) -> None:
-    from prefect.client.orchestration import SyncPrefectClient
-
     deadline = time.monotonic() + timeout_s
     with SyncPrefectClient(api_url) as client:
         while len(client.read_workers_for_work_pool(POOL)) < count:
@@ -229,8 +219,6 @@ def trigger_and_wait(
     api_url: str, deployment: Any, groups: list[list[str]], timeout_s: float
 ) -> Runs:
     """One run per group of accounts, all at once; wait until every run has ended."""
-    from prefect.client.orchestration import SyncPrefectClient
-
     started = time.monotonic()
     with SyncPrefectClient(api_url) as client:
         ids = [
@@ -285,6 +273,7 @@ class Figures:
     postgres_cpu_s: float | None
     lists_checked: int
     lists_wrong: list[str] = field(default_factory=list)
+    stored: dict[str, int] = field(default_factory=dict, repr=False)  # "username list": size
 
 
 def window_figures(records: list[dict[str, Any]], window_s: float) -> tuple[int, int, int, int]:
@@ -343,14 +332,18 @@ class Setup:
     server_log: Path
     workers: dict[str, int]
     read_store: Callable[[str], list[tuple[int, int]]]
+    deployment: Any  # its id
     postgres_pid: int | None = None
 
 
-def measure(setup: Setup, groups: list[list[str]], window_s: float, timeout_s: float) -> Figures:
+def measure(
+    setup: Setup, groups: list[list[str]], window_s: float, timeout_s: float
+) -> tuple[Figures, list[dict[str, Any]]]:
+    """The setup's figures, and the emulator's request log of the runs they come from."""
     users = fleet_users(setup.emu)
     expected = truth(setup.emu, users)
     ideal = ideal_s([len(ids) for ids in expected.values()], window_s)
-    deployment = deploy(setup.api_url)
+    deployment = setup.deployment
     wait_for_workers(setup.api_url, len(setup.workers))
     seq = setup.emu.total_requests()
     prefect_pids = _server_processes(setup.api_url)
@@ -364,9 +357,11 @@ def measure(setup: Setup, groups: list[list[str]], window_s: float, timeout_s: f
     errors = server_errors(setup.server_log)
     records = [r for r in setup.emu.requests_since(seq) if r.get("group")]
     tokens, worst, over, total = window_figures(records, window_s)
-    wrong = compare(stored_lists(setup.read_store), expected)
+    stored = stored_lists(setup.read_store)
+    wrong = compare(stored, expected)
     ats = [r["at"] for r in records]
-    return Figures(
+    names = {int(u["id"]): u["username"] for u in users}
+    figures = Figures(
         setup=setup.name,
         accounts=len(users),
         runs=len(groups),
@@ -389,7 +384,9 @@ def measure(setup: Setup, groups: list[list[str]], window_s: float, timeout_s: f
         postgres_cpu_s=pg_cpu if pg else None,
         lists_checked=len(expected),
         lists_wrong=wrong,
+        stored={f"{names[a]} {kind}": len(ids) for (a, kind), ids in stored.items() if a in names},
     )
+    return figures, records
 
 
 # --- the two setups --------------------------------------------------------------------------
@@ -458,6 +455,7 @@ def hosts_setup(work: Path, args: argparse.Namespace) -> Iterator[Setup]:
         )  # fmt: skip
         server = stack.enter_context(prefect_on_postgres(prefect_db, services, work / "prefect-pg"))
         _save_block(server.api_url, token_document(emu))
+        deployment = deploy(server.api_url)  # the pool first: a worker would make its own
         settings = followflow_settings(emu, DATABASE_URL=store_url, TOKEN_STORE_BLOCK=TOKEN_BLOCK)
         workers = {}
         per_host = math.ceil(args.runs / len(hosts))
@@ -475,7 +473,7 @@ def hosts_setup(work: Path, args: argparse.Namespace) -> Iterator[Setup]:
 
         yield Setup(
             "hosts", emu, server.api_url, work / "prefect-pg" / "server.log", workers, read,
-            postmaster_pid(cluster),
+            deployment, postmaster_pid(cluster),
         )  # fmt: skip
 
 
@@ -509,6 +507,7 @@ def one_host_setup(work: Path, args: argparse.Namespace) -> Iterator[Setup]:
         prefect = stack.enter_context(prefect_server(folder))
         tokens.write_text(token_document(emu))
         tokens.chmod(0o600)
+        deployment = deploy(prefect["PREFECT_API_URL"])
         env = {**_clean_env(), **prefect, "PREFECT_WORKER_QUERY_SECONDS": "1"}
         env.update(followflow_settings(emu, DB_PATH=str(db), TOKEN_STORE_PATH=str(tokens)))
         with (folder / "worker.log").open("ab") as log:
@@ -524,7 +523,7 @@ def one_host_setup(work: Path, args: argparse.Namespace) -> Iterator[Setup]:
 
         yield Setup(
             "one-host", emu, prefect["PREFECT_API_URL"], folder / "prefect" / "server.log",
-            {"one-host": worker.pid}, read,
+            {"one-host": worker.pid}, read, deployment,
         )  # fmt: skip
 
 
@@ -597,7 +596,8 @@ def main() -> None:
     os.environ["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"
     # Ctrl-C or a kill: unwind the context managers (namespaces, clusters, servers).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    figures = []
+    figures: list[Figures] = []
+    logs: dict[str, list[dict[str, Any]]] = {}
     with ExitStack() as stack:
         if args.keep:
             args.keep.mkdir(parents=True)
@@ -613,11 +613,13 @@ def main() -> None:
                       flush=True)  # fmt: skip
                 emu_users = fleet_users(setup.emu)
                 groups = batches(emu_users, args.runs)
-                figures.append(measure(setup, groups, args.window_seconds, args.timeout))
-                print(json.dumps(asdict(figures[-1])), flush=True)
+                measured, logs[name] = measure(setup, groups, args.window_seconds, args.timeout)
+                figures.append(measured)
+                print(f"{name}: done, wall {measured.wall_s:.1f} s", flush=True)
     print_table(figures)
     if args.json:
-        args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))
+        document = {"figures": [asdict(f) for f in figures], "request_logs": logs}
+        args.json.write_text(json.dumps(document))
 
 
 if __name__ == "__main__":

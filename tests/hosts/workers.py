@@ -90,3 +90,18 @@ def deploy_mark_host(client: SyncPrefectClient, pool: str) -> UUID:
             {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
         ],
     )
+
+
+def deploy_snapshot_followers(client: SyncPrefectClient, pool: str) -> UUID:
+    """followflow's snapshot-followers deployment on `pool`, with prefect.yaml's entrypoint
+    and pull step (the project folder), and no default parameters: each run names its own."""
+    flow_id = client.create_flow_from_name("snapshot-followers")
+    return client.create_deployment(
+        flow_id,
+        "snapshot-followers",
+        work_pool_name=pool,
+        entrypoint="flows/snapshot_followers.py:snapshot_followers",
+        pull_steps=[
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
+        ],
+    )
