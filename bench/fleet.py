@@ -580,6 +580,13 @@ def main() -> None:
     parser.add_argument("--setups", default="hosts,one-host")
     parser.add_argument("--window-seconds", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="most seconds per setup")
+    parser.add_argument(
+        "--server-db-pool",
+        type=int,
+        default=0,
+        help="the Prefect servers' database connections (pool size = overflow); 0: Prefect's "
+        "default (5 + 10)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--keep", type=Path, help="work in this (new) folder and keep it: logs, store file"
@@ -594,6 +601,9 @@ def main() -> None:
                          f"a run takes at most {MAX_PER_RUN} accounts")  # fmt: skip
     # Every 503 the Prefect servers answer is logged, so it can be counted.
     os.environ["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"
+    if args.server_db_pool:
+        for name in ("POOL_SIZE", "MAX_OVERFLOW"):
+            os.environ[f"PREFECT_SERVER_DATABASE_SQLALCHEMY_{name}"] = str(args.server_db_pool)
     # Ctrl-C or a kill: unwind the context managers (namespaces, clusters, servers).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     figures: list[Figures] = []
