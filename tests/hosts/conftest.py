@@ -81,6 +81,8 @@ def hosts_postgres(hosts: Hosts) -> Iterator[Any]:
 FLEET = 12  # fleet accounts ff_fleet0.. besides the demo ones
 DAY_S = 10.0  # the emulator's 24-hour-cap day and the budgets' window, shortened
 WINDOW_S = 5.0  # the emulator's rate-limit window, shortened
+PER_USER = 8  # follows per account per DAY_S: three campaigns of 10 want more than...
+PER_APP = 20  # ...the app allows, so they contend for its budget
 
 
 @pytest.fixture(scope="package")
@@ -105,6 +107,8 @@ def followflow_on_hosts(
                 store_url,
                 "ff_demo",
                 FOLLOWFLOW_BUDGET_WINDOW_S=str(DAY_S),
+                FOLLOWFLOW_FOLLOW_BUDGET_PER_USER=str(PER_USER),
+                FOLLOWFLOW_FOLLOW_BUDGET_PER_APP=str(PER_APP),
                 FOLLOWFLOW_BACKOFF_BASE_S="0.01",
                 FOLLOWFLOW_RATE_LIMIT_MARGIN_S="0.05",
                 FOLLOWFLOW_ACTION_MIN_SPACING_S="0",
