@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +64,18 @@ def worker_environment(host: Host, api_url: str) -> dict[str, str]:
     }
 
 
-def start_worker(host: Host, api_url: str, pool: str) -> None:
-    """A process worker of `pool` inside `host`, one run at a time (killed with the host)."""
+def start_worker(
+    host: Host, api_url: str, pool: str, extra_env: Mapping[str, str] | None = None
+) -> None:
+    """A process worker of `pool` inside `host`, one run at a time (killed with the host).
+
+    `extra_env` (FOLLOWFLOW_* settings) reaches every run: a process worker's runs
+    inherit its environment.
+    """
     argv = [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
     argv += ["--name", f"host{host.index}", "--limit", "1"]
-    host.popen(argv, worker_environment(host, api_url), log=host.folder / "worker.log")
+    env = worker_environment(host, api_url) | dict(extra_env or {})
+    host.popen(argv, env, log=host.folder / "worker.log")
 
 
 def create_process_pool(client: SyncPrefectClient, pool: str) -> None:
