@@ -67,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from prefect.client.orchestration import SyncPrefectClient  # noqa: E402
 
+from tests.hosts.followflow_hosts import oauth2_document  # noqa: E402
 from tests.hosts.netns import Host, make_hosts  # noqa: E402
 from tests.hosts.workers import (  # noqa: E402
     PREFECT,
@@ -407,20 +408,7 @@ def followflow_settings(emu: Emu, **extra: str) -> dict[str, str]:
 
 def token_document(emu: Emu) -> str:
     """Every fleet account's OAuth 2.0 tokens as followflow's token stores hold them."""
-    from followflow.xapi.tokens import OAuth2Tokens
-
-    accounts = {}
-    for user in fleet_users(emu):
-        tokens = OAuth2Tokens(
-            access_token=user["oauth2_access_token"],
-            refresh_token=user["oauth2_refresh_token"],
-            expires_at=time.time() + 7_000,  # the emulator's tokens last 7,200 s
-            scope="tweet.read users.read follows.read offline.access",
-            user_id=user["id"],
-            username=user["username"],
-        )
-        accounts[str(user["id"])] = tokens.to_storage()
-    return json.dumps({"default": next(iter(accounts), None), "accounts": accounts})
+    return json.dumps(oauth2_document(fleet_users(emu)))
 
 
 def worker_argv(name: str, limit: int) -> list[str]:
