@@ -129,11 +129,18 @@ def emulator(
     limits: bool = True,
     window_s: float = 900.0,
     preset: str = "v2-2023",
+    host: str = "127.0.0.1",
+    accounts: int = 0,
 ) -> Iterator[Emu]:
-    """`followflow emulator --size SIZE ...` in a child process, stopped at exit."""
+    """`followflow emulator --size SIZE ...` in a child process, stopped at exit.
+
+    `host`: the address it serves on (a link address other hosts reach); `accounts`: the
+    fleet of owned accounts with tokens it adds (`--accounts`).
+    """
     manifest = workdir / f"manifest-{time.monotonic_ns()}.json"
     args = ["emulator", "--port", "0", "--size", size, "--manifest", str(manifest)]
     args += ["--preset", preset, "--window-seconds", str(window_s)]
+    args += ["--host", host, "--accounts", str(accounts)]
     if not limits:
         args.append("--no-limits")
     proc = subprocess.Popen(

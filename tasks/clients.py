@@ -20,6 +20,12 @@ from followflow.xapi.tokens import SecretBlockTokenStore, TokenStore
 from tasks.limits import ensure_limits, hold
 
 _clients: dict[tuple[str, str], XClient] = {}
+# The client each (settings, purpose, account) got, so asking again skips building its
+# auth: for tokens in a Secret block that is a read of the whole block (every account's
+# tokens) from the Prefect server. A fleet of 500 accounts asked twice per listing, 2,000
+# reads of a 500-account block in one run, and the server ran out of database connections.
+# The settings object is kept with its client, so its id cannot be reused by another.
+_asked: dict[tuple[int, bool, int | None], tuple[Settings, XClient]] = {}
 _block_stores: dict[str, SecretBlockTokenStore] = {}
 _guard = threading.Lock()
 
@@ -47,6 +53,11 @@ def _token_store(settings: Settings) -> TokenStore | None:
 def client_for(settings: Settings, *, for_writes: bool, user_id: int | None = None) -> XClient:
     """The process-wide client for the credentials Settings give this account and purpose."""
     user_context = for_writes or (settings.read_with_user_tokens and user_id is not None)
+    asked = (id(settings), user_context, user_id if user_context else None)
+    with _guard:
+        known = _asked.get(asked)
+        if known is not None and known[0] is settings:
+            return known[1]
     auth: XAuth = auth_from_settings(
         settings, user_context, user_id=user_id, store=_token_store(settings)
     )
@@ -66,6 +77,7 @@ def client_for(settings: Settings, *, for_writes: bool, user_id: int | None = No
                 timeout_s=settings.request_timeout_s,
             )
             _clients[key] = client
+        _asked[asked] = (settings, client)
         return client
 
 
@@ -75,4 +87,5 @@ def forget_clients() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
+        _asked.clear()
         _block_stores.clear()

@@ -29,6 +29,11 @@ from tasks import leases, slots
 
 # How long a crashed holder keeps a slot before the server's lease expires.
 SLOT_LEASE_SECONDS = 120.0
+# Most slots a run takes ahead. A slot taken ahead is not renewed until its listing starts;
+# a run of 84 accounts (168 listings, bench/fleet.py, load 8) took its slots for minutes,
+# the first leases expired (410 Gone on renewal) and the runs crashed. The first ones are
+# the largest listings, the ones whose start decides the run's length.
+TAKE_AHEAD_MAX = 20
 
 
 def x_limit_name(bucket: str, principal: str) -> str:
@@ -80,13 +85,14 @@ def taken_ahead(names: Iterable[str]) -> Iterator[None]:
     collided in the Prefect server's SQLite (503s, retried): in the ten-accounts run the
     last listing got its slot 1.9 s after the first. Taken one after another before the
     tasks exist, the largest listing's first, they are ready when the listings start.
-    A slot another process holds is left for its listing to wait for in `hold`; slots no
-    listing used are given back when the block ends.
+    A slot another process holds is left for its listing to wait for in `hold`, and so are
+    the slots past the first TAKE_AHEAD_MAX; slots no listing used are given back when the
+    block ends.
     """
     leases.release_orphans()
     mine: dict[str, _Held] = {}
     try:
-        for name in dict.fromkeys(names):
+        for name in list(dict.fromkeys(names))[:TAKE_AHEAD_MAX]:
             try:
                 held = _take(name, timeout_s=0)
             except slots.SlotTimeout:

@@ -14,6 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.hosts.followflow_hosts import (
+    Followflow,
+    serve_emulator,
+    set_up_followflow,
+    start_followflow_worker,
+)
 from tests.hosts.netns import Hosts, make_hosts, unavailable
 from tests.hosts.workers import PrefectOnPostgres, prefect_on_postgres
 
@@ -68,3 +74,54 @@ def hosts_postgres(hosts: Hosts) -> Iterator[Any]:
     cluster = PostgresCluster(bin_dir, listen=("127.0.0.1", hosts.services_address)).start()
     yield cluster
     cluster.stop()
+
+
+# followflow itself on the hosts (followflow_hosts.py): one emulator on the services
+# address, one PostgreSQL store and one set of deployments for the whole package.
+FLEET = 12  # fleet accounts ff_fleet0.. besides the demo ones
+DAY_S = 10.0  # the emulator's 24-hour-cap day and the budgets' window, shortened
+WINDOW_S = 5.0  # the emulator's rate-limit window, shortened
+PER_USER = 8  # follows per account per DAY_S: three campaigns of 10 want more than...
+PER_APP = 20  # ...the app allows, so they contend for its budget
+
+
+@pytest.fixture(scope="package")
+def followflow_on_hosts(
+    hosts: Hosts,
+    prefect_on_pg: PrefectOnPostgres,
+    hosts_postgres: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Followflow]:
+    """followflow's deployments on the server, its store in `hosts_postgres`, X emulated."""
+    hosts_postgres.create_database("followflow")
+    store_url = hosts_postgres.url("followflow", host=hosts.services_address)
+    home = tmp_path_factory.mktemp("deployer")
+    options = {"preset": "v2-2026", "window_seconds": WINDOW_S, "day_seconds": DAY_S}
+    with serve_emulator(hosts.services_address, FLEET, **options) as emulator:
+        with prefect_on_pg.client() as client:
+            yield set_up_followflow(
+                client,
+                prefect_on_pg.api_url,
+                home,
+                emulator,
+                store_url,
+                "ff_demo",
+                FOLLOWFLOW_BUDGET_WINDOW_S=str(DAY_S),
+                FOLLOWFLOW_FOLLOW_BUDGET_PER_USER=str(PER_USER),
+                FOLLOWFLOW_FOLLOW_BUDGET_PER_APP=str(PER_APP),
+                FOLLOWFLOW_BACKOFF_BASE_S="0.01",
+                FOLLOWFLOW_RATE_LIMIT_MARGIN_S="0.05",
+                FOLLOWFLOW_ACTION_MIN_SPACING_S="0",
+            )
+
+
+@pytest.fixture
+def followflow_workers(hosts: Hosts, followflow_on_hosts: Followflow) -> Iterator[Hosts]:
+    """A followflow worker in every host for one test; every host's processes end after."""
+    for host in hosts:
+        start_followflow_worker(host, followflow_on_hosts.api_url, followflow_on_hosts.settings)
+    try:
+        yield hosts
+    finally:
+        for host in hosts:
+            host.kill_everything()

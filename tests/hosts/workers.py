@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +64,18 @@ def worker_environment(host: Host, api_url: str) -> dict[str, str]:
     }
 
 
-def start_worker(host: Host, api_url: str, pool: str) -> None:
-    """A process worker of `pool` inside `host`, one run at a time (killed with the host)."""
+def start_worker(
+    host: Host, api_url: str, pool: str, extra_env: Mapping[str, str] | None = None
+) -> None:
+    """A process worker of `pool` inside `host`, one run at a time (killed with the host).
+
+    `extra_env` (FOLLOWFLOW_* settings) reaches every run: a process worker's runs
+    inherit its environment.
+    """
     argv = [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
     argv += ["--name", f"host{host.index}", "--limit", "1"]
-    host.popen(argv, worker_environment(host, api_url), log=host.folder / "worker.log")
+    env = worker_environment(host, api_url) | dict(extra_env or {})
+    host.popen(argv, env, log=host.folder / "worker.log")
 
 
 def create_process_pool(client: SyncPrefectClient, pool: str) -> None:
@@ -86,6 +93,21 @@ def deploy_mark_host(client: SyncPrefectClient, pool: str) -> UUID:
         "mark-host",
         work_pool_name=pool,
         entrypoint="tests/hosts/flows.py:mark_host",
+        pull_steps=[
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
+        ],
+    )
+
+
+def deploy_snapshot_followers(client: SyncPrefectClient, pool: str) -> UUID:
+    """followflow's snapshot-followers deployment on `pool`, with prefect.yaml's entrypoint
+    and pull step (the project folder), and no default parameters: each run names its own."""
+    flow_id = client.create_flow_from_name("snapshot-followers")
+    return client.create_deployment(
+        flow_id,
+        "snapshot-followers",
+        work_pool_name=pool,
+        entrypoint="flows/snapshot_followers.py:snapshot_followers",
         pull_steps=[
             {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
         ],
