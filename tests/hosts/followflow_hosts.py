@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,6 +43,8 @@ POOL = "followflow"  # the work pool deployments/prefect.yaml names
 PREFECT_YAML = PROJECT_ROOT / "deployments" / "prefect.yaml"
 DEPLOYMENTS = ("snapshot-followers", "follow-back", "unfollow-cleanup")
 TOKEN_BLOCK = "x-tokens"
+HEARTBEAT_S = 30  # PREFECT_FLOWS_HEARTBEAT_FREQUENCY: Prefect's least
+LOST_AFTER_S = 75  # no heartbeat for this long: the run's host is gone
 FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 
 
@@ -193,8 +196,40 @@ def worker_settings(
         "FOLLOWFLOW_TOKEN_STORE_BLOCK": block,
         "FOLLOWFLOW_READ_WITH_USER_TOKENS": "true",
         "FOLLOWFLOW_DATABASE_URL": database_url,
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
         **extra,
     }
+
+
+def crash_runs_without_heartbeat(client: SyncPrefectClient) -> UUID:
+    """The automation that marks a run Crashed when its heartbeats stop (its host is lost).
+
+    Prefect 3.9's server does not notice a dead run by itself: the foreman marks a
+    silent *worker* offline, but its runs stay Running. A run sends a heartbeat event
+    every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds; this proactive trigger fires when
+    one has been followed by neither another heartbeat nor a final state in time.
+    """
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    final = [f"prefect.flow-run.{name}" for name in ("Completed", "Failed", "Cancelled")]
+    trigger = EventTrigger(
+        posture=Posture.Proactive,
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        for_each={"prefect.resource.id"},
+        after={"prefect.flow-run.heartbeat"},
+        expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Crashed", *final},
+        threshold=1,
+        within=timedelta(seconds=LOST_AFTER_S),
+    )
+    action = ChangeFlowRunState(
+        state=StateType.CRASHED,
+        message=f"no heartbeat for {LOST_AFTER_S} s: the run's host is lost",
+    )
+    automation = AutomationCore(
+        name="crash-runs-without-heartbeat", trigger=trigger, actions=[action]
+    )
+    return client.create_automation(automation)
 
 
 def start_followflow_worker(host: Host, api_url: str, settings: Mapping[str, str]) -> None:
@@ -273,5 +308,6 @@ def set_up_followflow(
     store_tokens(api_url, home, oauth2_document(users), TOKEN_BLOCK)
     accounts = [user["username"] for user in users]
     deployments = register_deployments(client, api_url, home, accounts, campaign_account)
+    crash_runs_without_heartbeat(client)
     settings = worker_settings(manifest, store_url, **extra)
     return Followflow(api_url, emulator, manifest, store_url, deployments, settings)
