@@ -86,6 +86,9 @@ def lose(hosts: list[Host], how: str) -> Iterator[None]:
         yield
     finally:
         for host in hosts:
+            # A cut-off host's processes still run: end them before it rejoins, as an
+            # operator fences a partitioned machine, so none acts after the checks.
+            host.kill_everything()
             ip("link", "set", host.link, "up")  # for the next test's workers
 
 
