@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -201,35 +200,44 @@ def worker_settings(
     }
 
 
-def crash_runs_without_heartbeat(client: SyncPrefectClient) -> UUID:
+CRASH_LOST_RUNS = {  # README "More machines" gives this JSON for `prefect automation create`
+    "name": "crash-runs-without-heartbeat",
+    "trigger": {
+        "type": "event",
+        "posture": "Proactive",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "for_each": ["prefect.resource.id"],
+        "after": ["prefect.flow-run.heartbeat"],
+        "expect": [
+            "prefect.flow-run.heartbeat",
+            "prefect.flow-run.Completed",
+            "prefect.flow-run.Failed",
+            "prefect.flow-run.Cancelled",
+            "prefect.flow-run.Crashed",
+        ],
+        "threshold": 1,
+        "within": LOST_AFTER_S,
+    },
+    "actions": [
+        {
+            "type": "change-flow-run-state",
+            "state": "CRASHED",
+            "message": f"no heartbeat for {LOST_AFTER_S} s: the run's host is lost",
+        }
+    ],
+}
+
+
+def crash_runs_without_heartbeat(api_url: str, home: Path) -> None:
     """The automation that marks a run Crashed when its heartbeats stop (its host is lost).
 
     Prefect 3.9's server does not notice a dead run by itself: the foreman marks a
     silent *worker* offline, but its runs stay Running. A run sends a heartbeat event
     every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds; this proactive trigger fires when
     one has been followed by neither another heartbeat nor a final state in time.
+    Created with the CLI, as README "More machines" tells a user to.
     """
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-
-    final = [f"prefect.flow-run.{name}" for name in ("Completed", "Failed", "Cancelled")]
-    trigger = EventTrigger(
-        posture=Posture.Proactive,
-        match={"prefect.resource.id": "prefect.flow-run.*"},
-        for_each={"prefect.resource.id"},
-        after={"prefect.flow-run.heartbeat"},
-        expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Crashed", *final},
-        threshold=1,
-        within=timedelta(seconds=LOST_AFTER_S),
-    )
-    action = ChangeFlowRunState(
-        state=StateType.CRASHED,
-        message=f"no heartbeat for {LOST_AFTER_S} s: the run's host is lost",
-    )
-    automation = AutomationCore(
-        name="crash-runs-without-heartbeat", trigger=trigger, actions=[action]
-    )
-    return client.create_automation(automation)
+    _prefect(["automation", "create", "--from-json", json.dumps(CRASH_LOST_RUNS)], api_url, home)
 
 
 def start_followflow_worker(host: Host, api_url: str, settings: Mapping[str, str]) -> None:
@@ -308,6 +316,6 @@ def set_up_followflow(
     store_tokens(api_url, home, oauth2_document(users), TOKEN_BLOCK)
     accounts = [user["username"] for user in users]
     deployments = register_deployments(client, api_url, home, accounts, campaign_account)
-    crash_runs_without_heartbeat(client)
+    crash_runs_without_heartbeat(api_url, home)
     settings = worker_settings(manifest, store_url, **extra)
     return Followflow(api_url, emulator, manifest, store_url, deployments, settings)
