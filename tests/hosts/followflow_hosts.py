@@ -296,6 +296,10 @@ class Followflow:
     def client(self) -> SyncPrefectClient:
         return SyncPrefectClient(self.api_url)
 
+    def user_id(self, username: str) -> int:
+        """The id of the emulator's owned account `username`."""
+        return int(manifest_user(self.manifest, username)["id"])
+
 
 def set_up_followflow(
     client: SyncPrefectClient,

@@ -35,10 +35,6 @@ STRETCH = {  # through the process pool's `env` job variable, per deployment
 }
 
 
-def user_id(followflow: Followflow, username: str) -> int:
-    return next(int(u["id"]) for u in followflow.manifest["users"] if u["username"] == username)
-
-
 def start_runs(followflow: Followflow, client: SyncPrefectClient, stretched: bool) -> list[UUID]:
     """A snapshot of SNAPSHOTTED and a live campaign of CAMPAIGNER, at once."""
     snapshot = {"params": {"accounts": [SNAPSHOTTED], "lists": "both"}}
@@ -63,7 +59,7 @@ def start_runs(followflow: Followflow, client: SyncPrefectClient, stretched: boo
 
 def wait_mid_run(followflow: Followflow, client: SyncPrefectClient, ids: list[UUID]) -> None:
     """Until both runs are Running and the campaign has followed twice (not all six)."""
-    campaigner = user_id(followflow, CAMPAIGNER)
+    campaigner = followflow.user_id(CAMPAIGNER)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         states = [client.read_flow_run(run_id).state_type for run_id in ids]
@@ -106,7 +102,7 @@ def test_a_host_lost_mid_snapshot_and_mid_campaign(
     followflow_workers: Hosts, followflow_on_hosts: Followflow, how: str
 ) -> None:
     followflow, hosts = followflow_on_hosts, list(followflow_workers)
-    campaigner = user_id(followflow, CAMPAIGNER)
+    campaigner = followflow.user_id(CAMPAIGNER)
     with followflow.client() as client:
         ids = start_runs(followflow, client, stretched=True)
         wait_mid_run(followflow, client, ids)
@@ -126,7 +122,7 @@ def test_a_host_lost_mid_snapshot_and_mid_campaign(
             assert [r.state_type for r in rerun] == [StateType.COMPLETED] * 2
             assert all(ran_on(run_id, survivors) for run_id in again)
             assert taken_slots(client) == {}
-    assert_lists_exact(followflow, user_id(followflow, SNAPSHOTTED))
+    assert_lists_exact(followflow, followflow.user_id(SNAPSHOTTED))
     assert followed_twice(follows_landed(followflow)) == []
     assert ledger_done(followflow.store_url) == {
         (a.source_id, a.target_id) for a in follows_landed(followflow)

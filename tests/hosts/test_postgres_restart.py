@@ -30,10 +30,6 @@ SLOW_PAGES = {"env": {"FOLLOWFLOW_PAGE_SIZE": "1"}}  # so the restart lands mid-
 SPACED = {"env": {"FOLLOWFLOW_ACTION_MIN_SPACING_S": "2"}}
 
 
-def user_id(followflow: Followflow, username: str) -> int:
-    return next(int(u["id"]) for u in followflow.manifest["users"] if u["username"] == username)
-
-
 def start_runs(followflow: Followflow, client: SyncPrefectClient, stretched: bool) -> list[UUID]:
     campaign = {
         "params": {
@@ -61,7 +57,7 @@ def test_the_store_restarted_while_runs_are_in_flight(
     followflow_workers: Hosts, followflow_on_hosts: Followflow, hosts_postgres: Any
 ) -> None:
     followflow, hosts = followflow_on_hosts, list(followflow_workers)
-    campaigner = user_id(followflow, CAMPAIGNER)
+    campaigner = followflow.user_id(CAMPAIGNER)
     with followflow.client() as client:
         ids = start_runs(followflow, client, stretched=True)
         deadline = time.monotonic() + 180
@@ -81,7 +77,7 @@ def test_the_store_restarted_while_runs_are_in_flight(
         again = wait_for_runs(client, start_runs(followflow, client, stretched=False), 400, hosts)
         assert [r.state_type for r in again] == [StateType.COMPLETED] * len(again)
     for account in SNAPSHOTTED:
-        assert_lists_exact(followflow, user_id(followflow, account))
+        assert_lists_exact(followflow, followflow.user_id(account))
     assert followed_twice(follows_landed(followflow)) == []
     assert ledger_done(followflow.store_url) == {
         (a.source_id, a.target_id) for a in follows_landed(followflow)
