@@ -42,6 +42,8 @@ POOL = "followflow"  # the work pool deployments/prefect.yaml names
 PREFECT_YAML = PROJECT_ROOT / "deployments" / "prefect.yaml"
 DEPLOYMENTS = ("snapshot-followers", "follow-back", "unfollow-cleanup")
 TOKEN_BLOCK = "x-tokens"
+HEARTBEAT_S = 30  # PREFECT_FLOWS_HEARTBEAT_FREQUENCY: Prefect's least
+LOST_AFTER_S = 75  # no heartbeat for this long: the run's host is gone
 FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 
 
@@ -193,8 +195,49 @@ def worker_settings(
         "FOLLOWFLOW_TOKEN_STORE_BLOCK": block,
         "FOLLOWFLOW_READ_WITH_USER_TOKENS": "true",
         "FOLLOWFLOW_DATABASE_URL": database_url,
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
         **extra,
     }
+
+
+CRASH_LOST_RUNS = {  # README "More machines" gives this JSON for `prefect automation create`
+    "name": "crash-runs-without-heartbeat",
+    "trigger": {
+        "type": "event",
+        "posture": "Proactive",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "for_each": ["prefect.resource.id"],
+        "after": ["prefect.flow-run.heartbeat"],
+        "expect": [
+            "prefect.flow-run.heartbeat",
+            "prefect.flow-run.Completed",
+            "prefect.flow-run.Failed",
+            "prefect.flow-run.Cancelled",
+            "prefect.flow-run.Crashed",
+        ],
+        "threshold": 1,
+        "within": LOST_AFTER_S,
+    },
+    "actions": [
+        {
+            "type": "change-flow-run-state",
+            "state": "CRASHED",
+            "message": f"no heartbeat for {LOST_AFTER_S} s: the run's host is lost",
+        }
+    ],
+}
+
+
+def crash_runs_without_heartbeat(api_url: str, home: Path) -> None:
+    """The automation that marks a run Crashed when its heartbeats stop (its host is lost).
+
+    Prefect 3.9's server does not notice a dead run by itself: the foreman marks a
+    silent *worker* offline, but its runs stay Running. A run sends a heartbeat event
+    every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds; this proactive trigger fires when
+    one has been followed by neither another heartbeat nor a final state in time.
+    Created with the CLI, as README "More machines" tells a user to.
+    """
+    _prefect(["automation", "create", "--from-json", json.dumps(CRASH_LOST_RUNS)], api_url, home)
 
 
 def start_followflow_worker(host: Host, api_url: str, settings: Mapping[str, str]) -> None:
@@ -253,6 +296,10 @@ class Followflow:
     def client(self) -> SyncPrefectClient:
         return SyncPrefectClient(self.api_url)
 
+    def user_id(self, username: str) -> int:
+        """The id of the emulator's owned account `username`."""
+        return int(manifest_user(self.manifest, username)["id"])
+
 
 def set_up_followflow(
     client: SyncPrefectClient,
@@ -273,5 +320,6 @@ def set_up_followflow(
     store_tokens(api_url, home, oauth2_document(users), TOKEN_BLOCK)
     accounts = [user["username"] for user in users]
     deployments = register_deployments(client, api_url, home, accounts, campaign_account)
+    crash_runs_without_heartbeat(api_url, home)
     settings = worker_settings(manifest, store_url, **extra)
     return Followflow(api_url, emulator, manifest, store_url, deployments, settings)
