@@ -24,10 +24,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow as pa
 from _harness import postgres_cluster
+from pydantic import SecretStr
 
 from followflow.store import snapshots
 from followflow.store.connection import DbPath, connect, transaction
@@ -69,13 +71,13 @@ def _stage_bulk(db: DbPath, snapshot_id: int, first: int, count: int) -> None:
 
 
 def _as_autovacuum_would(db: PostgresUrl) -> None:
-    """Vacuum and analyze the edges, as autovacuum does in the hours between two snapshots.
+    """Vacuum and analyze the store, as autovacuum does in the hours between two snapshots.
 
     Without it the diff, seconds after a million-row baseline, is also the first reader of
     those rows: it sets their hint bits and plans from statistics taken before they existed.
     """
     with connect(db) as con:
-        con.execute("VACUUM (ANALYZE) follow_edges")
+        con.execute("VACUUM (ANALYZE)")
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -161,8 +163,6 @@ def section_diff(args: argparse.Namespace) -> None:
 
 def _diff_on_postgres(n: int, args: argparse.Namespace) -> None:
     """The same runs on a throwaway PostgreSQL cluster (tests/postgres.py), one database each."""
-    from pydantic import SecretStr
-
     from followflow.store.postgres import close_pools
 
     with postgres_cluster() as cluster:
@@ -181,17 +181,20 @@ def _diff_on_postgres(n: int, args: argparse.Namespace) -> None:
 # --- section "plan": follow-back planning (owner: campaigns) ----------------------------
 
 
-def _plan_world(db: Path, n: int) -> None:
+def _plan_world(db: DbPath, n: int) -> None:
     """Followers 1..n (n/100 of them new since a baseline), following n/2+1..n/2+n (half
     overlap), profiles for all 1.5 n users, and a ledger of 6,667 rows."""
     from datetime import UTC, datetime, timedelta
+
+    import duckdb
 
     from followflow.store import edges
     from followflow.store.connection import connect
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with connect(db, lock_timeout_s=60) as con:
-        relation = con.sql(
+        # The profiles are made by an in-memory DuckDB whichever store they go to.
+        relation = duckdb.sql(
             f"""SELECT range::BIGINT AS user_id, 'user' || range AS username,
                    TIMESTAMPTZ '2020-01-01' + to_days((range % 2000)::INTEGER) AS created_at,
                    CASE range % 7 WHEN 0 THEN 'python and data' WHEN 1 THEN 'crypto NFT'
@@ -222,7 +225,7 @@ def _plan_world(db: Path, n: int) -> None:
                       CASE t % 4 WHEN 0 THEN 'reserved' WHEN 1 THEN 'failed' ELSE 'done' END,
                       CASE t % 4 WHEN 2 THEN 'pending_follow' WHEN 3 THEN 'following'
                                  WHEN 1 THEN 'Forbidden' END, ?, ?
-               FROM range(1, 20001, 3) r(t)""",
+               FROM generate_series(1, 19999, 3) r(t)""",
             [t0, t0],
         )
 
@@ -245,10 +248,19 @@ def section_plan(args: argparse.Namespace) -> None:
     )  # fmt: skip
     print("== plan: planning from N followers x N following (half overlap), 1.5 N profiles")
     print(f"{'N':>12} {'plan':<32} {'median s':>9}  runs; considered / included")
-    with tempfile.TemporaryDirectory(prefix="ff-bench-plan-") as tmp:
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ff-bench-plan-"))
+        cluster = stack.enter_context(postgres_cluster()) if args.postgres else None
+        stores: list[tuple[int, str, DbPath]] = []
         for n in [size for size in args.sizes if size <= 1_000_000]:
-            db = Path(tmp) / f"plan-{n}.duckdb"
+            stores.append((n, "", Path(tmp) / f"plan-{n}.duckdb"))
+            if cluster is not None:
+                url = PostgresUrl(SecretStr(cluster.create_database(f"plan_{n}")))
+                stores.append((n, " [postgres]", url))
+        for n, where, db in stores:
             _plan_world(db, n)
+            if isinstance(db, PostgresUrl):
+                _as_autovacuum_would(db)
             with connect(db, lock_timeout_s=60) as con:
                 plans: dict[str, Callable[[], Plan]] = {
                     "follow_back (default filters)": lambda: plan_follow_back(con, 1, now=t0),
@@ -270,7 +282,7 @@ def section_plan(args: argparse.Namespace) -> None:
                     med = statistics.median(times)
                     verdict = "" if n != 1_000_000 else ("  OK < 1 s" if med < 1 else "  SLOW")
                     print(
-                        f"{n:>12,} {label:<32} {med:>9.3f}  "
+                        f"{n:>12,} {label + where:<32} {med:>9.3f}  "
                         f"[{', '.join(f'{t:.3f}' for t in times)}]; "
                         f"{result[-1].considered:,} / {len(result[-1].target_ids):,}{verdict}",
                         flush=True,
@@ -293,7 +305,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--postgres", action="store_true", help="diff: the same runs on a throwaway PostgreSQL"
+        "--postgres", action="store_true", help="the same runs on a throwaway PostgreSQL too"
     )
     parser.add_argument("--churn", type=float, default=0.01, help="share gained and lost")
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append", help="default: all")
