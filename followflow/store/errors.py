@@ -89,6 +89,20 @@ class ConnectionLost(DatabaseUnreachable):
         )
 
 
+class TransactionConflict(StoreError):
+    """PostgreSQL rolled back a unit of work that conflicted with another writer's (a
+    deadlock, a serialization failure): nothing of it was kept, and running it again is safe."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(
+            f"the PostgreSQL store {where} rolled back a transaction that conflicted with "
+            f"another writer ({detail}): what was saved before is kept; run the same command "
+            "again"
+        )
+
+
 class SchemaTooNew(StoreError):
     """The store records migrations this followflow does not know: a newer one wrote it."""
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from followflow.store.errors import ConnectionLost, DatabaseUnreachable
+from followflow.store.errors import ConnectionLost, DatabaseUnreachable, TransactionConflict
 from followflow.store.location import PostgresUrl, mask_url
 from followflow.store.migrations import apply_migrations
 
@@ -308,6 +308,11 @@ def connect_postgres(url: PostgresUrl) -> Iterator[PgConnection]:
         yield con
     except psycopg.OperationalError as error:
         failed = error
+        if (error.sqlstate or "").startswith("40"):
+            # A deadlock or serialization failure (class 40): the server and the connection
+            # are fine, another writer's transaction won. psycopg's classes for these are
+            # siblings, not one family, so the SQLSTATE class is what says it.
+            raise TransactionConflict(url.masked, str(error).splitlines()[0]) from error
         if connection.broken:
             # The server went away mid-work (restarted, crashed, terminated us). The block is
             # not re-run here: a COMMIT whose answer was lost may or may not have landed, and

@@ -81,10 +81,14 @@ def upsert_users(con: Connection, table: pa.Table, now: datetime) -> None:
     con.register(_VIEW, table)
     try:
         if is_postgres(con):
-            # Writers on other hosts upsert at the same time: the key arbitrates.
+            # Writers on other hosts upsert at the same time: the key arbitrates. Rows are
+            # locked in the order they come, so every writer comes in user_id order: two
+            # snapshots of accounts that share followers, each locking in its own page
+            # order, deadlocked on a 500-account fleet (bench/fleet.py).
             excluded = ", ".join(f'"{c}" = excluded."{c}"' for c in targets if c != "user_id")
             con.execute(
-                f"""INSERT INTO users ({columns_sql}) SELECT * FROM {page} AS page
+                f"""INSERT INTO users ({columns_sql})
+                    SELECT * FROM {page} AS page ORDER BY user_id
                     ON CONFLICT (user_id) DO UPDATE SET {excluded}""",
                 params,
             )

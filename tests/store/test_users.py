@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pytest
 
 from followflow.store.connection import DbPath, transaction
+from followflow.store.location import PostgresUrl
 from followflow.store.users import upsert_users
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,3 +38,37 @@ def test_the_fetch_time_a_page_carries_is_kept(store: DbPath) -> None:
         upsert_users(con, names([1], "n").append_column("updated_at", fetched), T1)
         rows = con.execute("SELECT updated_at, state FROM users").fetchall()
     assert rows == [(T0, "active")]
+
+
+def test_writers_upserting_shared_users_in_opposite_orders_do_not_deadlock(
+    store: DbPath,
+) -> None:
+    """Two snapshots of accounts that share followers, each staging its own page order."""
+    if not isinstance(store, PostgresUrl):
+        pytest.skip("one writer per DuckDB file: nothing to deadlock")
+    ids = list(range(1, 100_001))
+    with transaction(store) as con:
+        upsert_users(con, names(ids, "before"), T0)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(order: list[int], name: str) -> None:
+        try:
+            with transaction(store) as con:
+                barrier.wait(timeout=30)  # both statements run at once, meeting midway
+                upsert_users(con, names(order, name), T1)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=writer, args=(ids, "up")),
+        threading.Thread(target=writer, args=(ids[::-1], "down")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with transaction(store) as con:
+        rows = con.execute("SELECT count(*), count(DISTINCT name) FROM users").fetchall()
+    assert rows[0][0] == len(ids) and rows[0][1] == 1
