@@ -10,6 +10,7 @@ import psycopg
 
 from followflow.emulator.state import ActionRecord
 from tests.hosts.followflow_hosts import Followflow
+from tests.windows import most_in_any_window
 
 LANDED = {"following", "pending_follow"}
 
@@ -39,17 +40,6 @@ def follows_landed(followflow: Followflow) -> list[ActionRecord]:
     """Every follow the emulator carried out, in order."""
     log = followflow.emulator.emulator.action_log
     return [a for a in log if a.action == "follow" and a.result in LANDED]
-
-
-def most_in_any_window(times: Sequence[float], window_s: float) -> int:
-    """The largest number of `times` inside one half-open window [t, t + window_s)."""
-    ordered = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(ordered):
-        while ordered[start] <= t - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def budget_peaks(sent: Sequence[ActionRecord], window_s: float) -> tuple[dict[int, int], int]:

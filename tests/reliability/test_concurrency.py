@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import HELPERS, World, query
+from tests.windows import most_in_any_window
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -55,17 +56,6 @@ def run_round(world: World, per_account: int) -> list[subprocess.CompletedProces
         out, err = child.communicate(timeout=300)
         done.append(subprocess.CompletedProcess(child.args, child.returncode, out, err))
     return done
-
-
-def most_in_any_window(times: list[float], window_s: float) -> int:
-    """The largest number of `times` inside one half-open window [t, t + window_s)."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def follows(world: World) -> list[dict[str, Any]]:
