@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from followflow import progress
+from followflow.heartbeats import heartbeats_only_when_asked
 from followflow.prefect_server import PrefectServerError, prefect_api
 
 
@@ -90,7 +91,7 @@ def flow_session(verbose: bool = False) -> Iterator[str]:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     try:
-        with prefect_api() as api_url:
+        with prefect_api() as api_url, heartbeats_only_when_asked():
             try:
                 yield api_url
             finally:

@@ -65,10 +65,13 @@ def make_client(clock: ManualClock):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def prefect_harness():  # type: ignore[no-untyped-def]
-    """One Prefect test server for the whole session (starting one costs seconds)."""
+    """One Prefect test server for the whole session (starting one costs seconds); flows
+    run in the tests' process as the CLI runs them, without heartbeats."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    from followflow.heartbeats import heartbeats_only_when_asked
+
+    with prefect_test_harness(server_startup_timeout=120), heartbeats_only_when_asked():
         yield
 
 
