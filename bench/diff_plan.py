@@ -33,7 +33,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow as pa
-from _harness import machine_note, postgres_cluster
+from _harness import machine_note, postgres_cluster, postgres_cpu_s
 from pydantic import SecretStr
 
 from followflow.store import snapshots
@@ -258,7 +258,9 @@ def section_plan(args: argparse.Namespace) -> None:
     )  # fmt: skip
     print("== plan: planning from N followers x N following (half overlap), 1.5 N profiles")
     print(f"   {machine_note()}")
-    print(f"{'N':>12} {'plan':<50} {'median s':>9}  runs; considered / included")
+    print("   cpu s: this process's CPU plus, on PostgreSQL, the cluster's (its backends and")
+    print("   parallel workers): what the plan costs whatever else the machine runs")
+    print(f"{'N':>12} {'plan':<50} {'median s':>9} {'cpu s':>6}  runs; considered / included")
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ff-bench-plan-"))
         cluster = stack.enter_context(postgres_cluster()) if args.postgres else None
@@ -286,19 +288,23 @@ def section_plan(args: argparse.Namespace) -> None:
                         con, 1, 7, ["user9"], t0
                     ),
                 }
+                server_cpu_s = (lambda: postgres_cpu_s(cluster)) if cluster else (lambda: 0.0)
                 for label, fn in plans.items():
                     result: list[Plan] = []
                     times: list[float] = []
+                    cpu: list[float] = []
                     for _ in range(args.runs):
                         started = time.perf_counter()
+                        cpu_before = time.process_time() + server_cpu_s()
                         result.append(fn())
                         times.append(time.perf_counter() - started)
+                        cpu.append(time.process_time() + server_cpu_s() - cpu_before)
                     med = statistics.median(times)
                     target = 2 if isinstance(db, PostgresUrl) else 1  # DESIGN.md 5; issue 12
                     verdict = f"  OK < {target} s" if med < target else "  SLOW"
                     verdict = verdict if n == 1_000_000 else ""
                     print(
-                        f"{n:>12,} {label + where:<50} {med:>9.3f}  "
+                        f"{n:>12,} {label + where:<50} {med:>9.3f} {statistics.median(cpu):>6.2f}  "
                         f"[{', '.join(f'{t:.3f}' for t in times)}]; "
                         f"{result[-1].considered:,} / {len(result[-1].target_ids):,}{verdict}",
                         flush=True,
