@@ -6,8 +6,8 @@ it took the new rows for a few and chose nested loops: 16 s to plan over 10,000 
 instead of 0.02 s. So on PostgreSQL the statement runs in a transaction of its own whose
 settings leave no plan but merge joins. An ANALYZE of the tables a plan reads when they
 changed a lot was measured too, and is not done: the counts it would go by
-(pg_stat_user_tables) reach other sessions only when the writer flushes them, at most once
-a second, so a plan right after a first snapshot still saw fresh tables and took the 16 s.
+(pg_stat_user_tables) reach other sessions only some time after the writer commits, so a
+plan right after a first snapshot still saw fresh tables and took the 16 s.
 """
 
 from __future__ import annotations
