@@ -1,4 +1,4 @@
-"""Campaign plans, computed in DuckDB: who to follow back (or unfollow), each with a reason.
+"""Campaign plans in the store's SQL: who to follow back (or unfollow), each with a reason.
 
 Every follower the account does not follow appears in a follow-back plan exactly once,
 included or not, with the first reason that applies (REASON_PRIORITY order), so a plan can
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from followflow.campaigns.budgets import Instant, as_utc
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder, UserRef, split_refs
 from followflow.campaigns.ledger import RETRYABLE, RETRYABLE_OUTCOMES
+from followflow.campaigns.plan_query import read_plan, seen_at
 from followflow.campaigns.spending import BudgetStatus
 from followflow.store.dialect import Connection
 
@@ -61,6 +62,11 @@ UNFOLLOW_REASONS = (
     INCLUDED,
     BEYOND_LIMIT,
 )
+
+# A plan's SQL answers each reason as its index in FOLLOW_REASONS or UNFOLLOW_REASONS: a
+# small integer per row is cheaper to send and convert than the text, for a million rows.
+FOLLOW = {reason: code for code, reason in enumerate(FOLLOW_REASONS)}
+UNFOLLOW = {reason: code for code, reason in enumerate(UNFOLLOW_REASONS)}
 
 # seen_at is the follower's latest 'gained' event. Followers from the baseline snapshot have
 # none (NULL): they are older than every gained one. Ties (one snapshot) go by user id, as X's
@@ -204,7 +210,7 @@ def plan_follow_back(
         "allow_ids": allow_ids,
         "allow_names": allow_names,
     }
-    filter_cases = "\n".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in checks)
+    filter_cases = "\n".join(f"WHEN {cond} THEN {FOLLOW[reason]}" for reason, cond in checks)
     sql = f"""
     WITH candidates AS (
         SELECT f.follower_id AS user_id
@@ -222,33 +228,32 @@ def plan_follow_back(
     judged AS (
         SELECT c.user_id, u.username, u.followers_count, u.following_count, s.seen_at,
             CASE
-                WHEN l.in_flight THEN 'in_flight'
-                WHEN l.unfollowed THEN 'unfollowed_before'
-                WHEN l.followed THEN 'already_followed'
-                WHEN l.pending THEN 'already_pending'
-                WHEN l.failed_permanently THEN 'failed_permanently'
+                WHEN l.in_flight THEN {FOLLOW["in_flight"]}
+                WHEN l.unfollowed THEN {FOLLOW["unfollowed_before"]}
+                WHEN l.followed THEN {FOLLOW["already_followed"]}
+                WHEN l.pending THEN {FOLLOW["already_pending"]}
+                WHEN l.failed_permanently THEN {FOLLOW["failed_permanently"]}
                 WHEN c.user_id = ANY($deny_ids::BIGINT[])
                     OR lower(u.username) = ANY($deny_names::VARCHAR[])
-                    THEN 'denylisted'
-                WHEN u.state IN ('suspended', 'deactivated') THEN 'inactive'
+                    THEN {FOLLOW["denylisted"]}
+                WHEN u.state IN ('suspended', 'deactivated') THEN {FOLLOW["inactive"]}
                 WHEN c.user_id = ANY($allow_ids::BIGINT[])
                     OR lower(u.username) = ANY($allow_names::VARCHAR[])
-                    THEN '{ALLOWLISTED}'
-                WHEN u.user_id IS NULL THEN 'no_profile'
+                    THEN {FOLLOW[ALLOWLISTED]}
+                WHEN u.user_id IS NULL THEN {FOLLOW["no_profile"]}
                 {filter_cases}
-                ELSE '{INCLUDED}'
+                ELSE {FOLLOW[INCLUDED]}
             END AS reason
         FROM candidates c
         LEFT JOIN users u ON u.user_id = c.user_id
         LEFT JOIN seen s ON s.user_id = c.user_id
         LEFT JOIN ledger l ON l.target_id = c.user_id
     )
-    SELECT user_id, username, followers_count, following_count, seen_at, reason
+    SELECT user_id, username, followers_count, following_count, {seen_at(con)}, reason
     FROM judged
     ORDER BY {_ORDER_SQL[CandidateOrder(order)]}
     """
-    table = _arrow(con, sql, params)
-    return _finish("follow", account_id, at, table, limit)
+    return _finish("follow", account_id, at, read_plan(con, sql, params), limit)
 
 
 def plan_unfollow_cleanup(
@@ -274,16 +279,16 @@ def plan_unfollow_cleanup(
     sql = f"""
     WITH {_LEDGER_CTE}
     SELECT g.followed_id AS user_id, u.username, u.followers_count, u.following_count,
-        g.since AS seen_at,
+        {seen_at(con, "g.since")},
         CASE
-            WHEN l.in_flight THEN 'in_flight'
-            WHEN l.unfollowed THEN 'already_unfollowed'
-            WHEN f.follower_id IS NOT NULL THEN 'follows_back'
+            WHEN l.in_flight THEN {UNFOLLOW["in_flight"]}
+            WHEN l.unfollowed THEN {UNFOLLOW["already_unfollowed"]}
+            WHEN f.follower_id IS NOT NULL THEN {UNFOLLOW["follows_back"]}
             WHEN g.followed_id = ANY($allow_ids::BIGINT[])
                 OR lower(u.username) = ANY($allow_names::VARCHAR[])
-                THEN '{ALLOWLISTED}'
-            WHEN g.since IS NULL OR g.since > $cutoff THEN 'within_grace'
-            ELSE '{INCLUDED}'
+                THEN {UNFOLLOW[ALLOWLISTED]}
+            WHEN g.since IS NULL OR g.since > $cutoff THEN {UNFOLLOW["within_grace"]}
+            ELSE {UNFOLLOW[INCLUDED]}
         END AS reason
     -- following_since holds exactly the current following edges, with their start.
     FROM following_since g
@@ -294,8 +299,7 @@ def plan_unfollow_cleanup(
     WHERE g.account_id = $account
     ORDER BY seen_at ASC NULLS LAST, user_id ASC
     """
-    table = _arrow(con, sql, params)
-    return _finish("unfollow", account_id, at, table, limit)
+    return _finish("unfollow", account_id, at, read_plan(con, sql, params), limit)
 
 
 def _filter_checks(
@@ -363,7 +367,8 @@ def _finish(
     table: pa.Table,
     limit: int | None,
 ) -> Plan:
-    reasons = table["reason"]
+    order = FOLLOW_REASONS if kind == "follow" else UNFOLLOW_REASONS
+    reasons = pc.take(pa.array(order, pa.string()), table["reason"])
     # An allowlisted follower is followed; an allowlisted followee is kept.
     taken = [INCLUDED, ALLOWLISTED] if kind == "follow" else [INCLUDED]
     included = pc.is_in(reasons, pa.array(taken, pa.string()))
@@ -373,10 +378,9 @@ def _finish(
         over = pc.and_(included, pc.greater(rank, max(limit, 0)))
         reasons = pc.if_else(over, pa.scalar(BEYOND_LIMIT), reasons)
         included = pc.and_(included, pc.invert(over))
-        table = table.set_column(table.schema.get_field_index("reason"), "reason", reasons)
+    table = table.set_column(table.schema.get_field_index("reason"), "reason", reasons)
     table = table.append_column("included", included)
     targets = table.filter(included)["user_id"].to_pylist()
-    order = FOLLOW_REASONS if kind == "follow" else UNFOLLOW_REASONS
     found = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(reasons).to_pylist()}
     counts = {r: found[r] for r in order if r in found}
     return Plan(kind, account_id, at, tuple(targets), counts, table)
@@ -384,11 +388,3 @@ def _finish(
 
 def _now(now: Instant | None) -> datetime:
     return as_utc(now) if now is not None else datetime.now(UTC)
-
-
-def _arrow(con: Connection, sql: str, params: dict[str, Any]) -> pa.Table:
-    # A relation hands Arrow its rows without the extra copy a DB-API result makes.
-    relation = con.sql(sql, params=params)
-    if relation is None:
-        raise RuntimeError("a plan query returned no relation")
-    return relation.to_arrow_table()

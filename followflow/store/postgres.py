@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -137,11 +138,11 @@ class _Rows:
         return self._rows
 
     def to_arrow_table(self) -> pa.Table:
-        values = list(zip(*self._rows, strict=True)) or [()] * len(self._columns)
+        # One column at a time: zip(*rows) over a million rows took a second by itself.
         return pa.table(
             {
-                name: pa.array(list(column), type=_ARROW_OF_OID.get(oid))
-                for (name, oid), column in zip(self._columns, values, strict=True)
+                name: pa.array(list(map(itemgetter(i), self._rows)), type=_ARROW_OF_OID.get(oid))
+                for i, (name, oid) in enumerate(self._columns)
             }
         )
 
