@@ -23,7 +23,15 @@ from followflow.store.postgres import connect_postgres
 DbPath = StoreLocation
 """Where the store is: a DuckDB file's path or a PostgreSQL URL (`Settings.store`)."""
 
-__all__ = ["Connection", "DbPath", "connect", "fetch_ids", "first_row", "transaction"]
+__all__ = [
+    "Connection",
+    "DbPath",
+    "connect",
+    "fetch_ids",
+    "first_row",
+    "kept_open",
+    "transaction",
+]
 
 
 @contextmanager
@@ -86,6 +94,24 @@ def transaction(path: DbPath, *, lock_timeout_s: float | None = None) -> Iterato
             pg.rollback()
             raise
         pg.commit()
+
+
+@contextmanager
+def kept_open(path: DbPath) -> Iterator[None]:
+    """Keep the store open across the block's units of work, each still its own `connect`
+    or `transaction`.
+
+    DuckDB: the file stays attached, so many short transactions pay one attach (and the
+    file is checkpointed when the block lets it go). PostgreSQL: nothing; the pool keeps
+    its connections anyway, and holding one here while the block borrows another made
+    threads wait on each other: with more threads than the pool's connections, every
+    connection was held idle by a thread waiting for a second one (10 s, then an error).
+    """
+    if isinstance(path, PostgresUrl):
+        yield
+        return
+    with connect_file(path):
+        yield
 
 
 def first_row(result: Connection) -> tuple[Any, ...] | None:

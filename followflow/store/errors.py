@@ -6,6 +6,7 @@
   + DatabaseUnwritable   the disk is full (or the file cannot be written)
   + DatabaseUnreachable  the PostgreSQL server refused or cannot be reached
     + ConnectionLost     the server went away in the middle of a unit of work
+  + StoreBusy            every pooled PostgreSQL connection of this process stayed in use
   + SchemaTooNew         a newer followflow wrote the store
   + SnapshotNotFound     no snapshot with that id
   + SnapshotStateError   the snapshot's status does not allow the operation
@@ -86,6 +87,20 @@ class ConnectionLost(DatabaseUnreachable):
             f"lost the connection to the PostgreSQL store {where} mid-transaction ({detail}): "
             "that transaction was rolled back and what was saved before is kept; run the same "
             "command again once the server is up",
+        )
+
+
+class StoreBusy(StoreError):
+    """Every connection this process may hold to the PostgreSQL store stayed in use while a
+    unit of work waited for one: the server answers, but too slowly for the work asked."""
+
+    def __init__(self, where: str, connections: int, waited_s: float) -> None:
+        self.where = where
+        super().__init__(
+            f"all {connections} connections of this process to the PostgreSQL store {where} "
+            f"stayed in use for {waited_s:g} s (the server is overloaded or a statement is "
+            "stuck): what was saved before is kept; run the same command again, with fewer "
+            "accounts per run if it repeats"
         )
 
 

@@ -30,7 +30,12 @@ import pyarrow as pa
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from followflow.store.errors import ConnectionLost, DatabaseUnreachable, TransactionConflict
+from followflow.store.errors import (
+    ConnectionLost,
+    DatabaseUnreachable,
+    StoreBusy,
+    TransactionConflict,
+)
 from followflow.store.location import PostgresUrl, mask_url
 from followflow.store.migrations import apply_migrations
 
@@ -38,8 +43,10 @@ from followflow.store.migrations import apply_migrations
 # DuckDB's named `$name` becomes `%(name)s` and a bare `%` becomes `%%`.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%|\$[A-Za-z_]\w*")
 _MIGRATION_LOCK = 0x666F6C6C  # "foll": the advisory lock key for applying migrations
-_POOL_MAX = 8
-_CONNECT_TIMEOUT_S = 10
+# Connections one process keeps to a store, and how long a unit of work waits for one (or
+# for the server to answer a new one) before it gives up.
+POOL_MAX_CONNECTIONS = 8
+CONNECT_TIMEOUT_S = 10
 
 _PG_TYPES: dict[str, str] = {
     "int64": "BIGINT",
@@ -257,7 +264,7 @@ def _pool(url: PostgresUrl) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]
         pool = _pools.get(key)
         if pool is None:
             options = {"autocommit": True, "options": "-c TimeZone=UTC",
-                       "connect_timeout": _CONNECT_TIMEOUT_S}  # fmt: skip
+                       "connect_timeout": CONNECT_TIMEOUT_S}  # fmt: skip
             try:  # fail fast, with libpq's own reason, before the pool retries quietly
                 psycopg.connect(key, **options).close()  # type: ignore[arg-type]
             except psycopg.Error as error:
@@ -265,10 +272,10 @@ def _pool(url: PostgresUrl) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]
             pool = ConnectionPool(
                 key,
                 min_size=0,
-                max_size=_POOL_MAX,
+                max_size=POOL_MAX_CONNECTIONS,
                 kwargs=options,
                 check=ConnectionPool.check_connection,
-                timeout=_CONNECT_TIMEOUT_S,
+                timeout=CONNECT_TIMEOUT_S,
                 name="followflow-store",
                 open=True,
             )
@@ -300,7 +307,12 @@ def connect_postgres(url: PostgresUrl) -> Iterator[PgConnection]:
     try:
         borrowed = pool.connection()
         connection = borrowed.__enter__()
-    except (PoolTimeout, psycopg.OperationalError) as error:
+    except PoolTimeout as error:
+        stats = pool.get_stats()
+        if stats.get("pool_size", 0) >= POOL_MAX_CONNECTIONS and not stats.get("pool_available", 0):
+            raise StoreBusy(url.masked, POOL_MAX_CONNECTIONS, CONNECT_TIMEOUT_S) from None
+        raise _unreachable(url, error) from None
+    except psycopg.OperationalError as error:
         raise _unreachable(url, error) from None
     failed: BaseException | None = None
     try:

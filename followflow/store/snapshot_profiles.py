@@ -15,7 +15,7 @@ from itertools import islice
 import pyarrow as pa
 
 from followflow.store import spool
-from followflow.store.connection import DbPath, connect, transaction
+from followflow.store.connection import DbPath, kept_open, transaction
 from followflow.store.dialect import Connection
 from followflow.store.records import utc_now
 from followflow.store.users import upsert_users
@@ -52,7 +52,7 @@ def upsert_spooled_profiles(db: DbPath, snapshot_id: int) -> None:
     batches = iter(lambda: list(islice(pages, PROFILE_PAGES_PER_TRANSACTION)), [])
     per_attach = PROFILE_PAGES_PER_ATTACH // PROFILE_PAGES_PER_TRANSACTION
     while True:
-        with connect(db):
+        with kept_open(db):
             upserted = 0
             for batch in islice(batches, per_attach):
                 with transaction(db) as con:

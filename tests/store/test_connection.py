@@ -14,7 +14,7 @@ import pytest
 
 from followflow.store import snapshots
 from followflow.store.connection import connect
-from followflow.store.errors import DatabaseLocked, DatabaseUnreadable
+from followflow.store.errors import DatabaseLocked, DatabaseUnreadable, StoreBusy
 from tests.store.helpers import profiles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,3 +185,41 @@ def test_sigkill_mid_snapshot_loses_at_most_the_page_in_flight(tmp_path: Path) -
             ).fetchall()
         assert staged == [(cp.pages_done * 100, cp.pages_done * 100, cp.pages_done)]
         assert cp.users_seen == cp.pages_done * 100 and cp.next_token == f"t{cp.pages_done}"
+
+
+def test_a_unit_of_work_that_finds_every_connection_busy_says_so(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not 'start the server': the server answers, this process's connections are all taken."""
+    from pydantic import SecretStr
+
+    from followflow.store import postgres
+    from followflow.store.location import PostgresUrl
+
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT_S", 1)  # read when the pool is made
+    store = PostgresUrl(SecretStr(postgres_url))
+    holding = threading.Barrier(postgres.POOL_MAX_CONNECTIONS + 1)
+    release = threading.Event()
+
+    def hold_one() -> None:
+        with connect(store):
+            holding.wait(timeout=30)
+            release.wait(timeout=30)
+
+    threads = [threading.Thread(target=hold_one) for _ in range(postgres.POOL_MAX_CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    try:
+        holding.wait(timeout=30)
+        with pytest.raises(StoreBusy) as raised:
+            with connect(store):
+                pass
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        postgres.close_pools()
+    message = str(raised.value)
+    assert f"all {postgres.POOL_MAX_CONNECTIONS} connections" in message
+    assert "run the same command again" in message and "\n" not in message
+    assert "ff-test-password" not in message

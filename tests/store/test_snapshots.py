@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from followflow.store import events, history, snapshots, spool
 from followflow.store.connection import DbPath, connect
 from followflow.store.errors import SnapshotNotFound, SnapshotStateError
+from followflow.store.postgres import CONNECT_TIMEOUT_S, POOL_MAX_CONNECTIONS
 from tests.store.helpers import at, full_snapshot, profiles
 
 ACCOUNT = 42
@@ -314,3 +318,39 @@ def test_partial_and_failed_snapshots_leave_no_spool_behind(store: DbPath) -> No
     snapshots.spool_page(db, again.snapshot_id, 2, [7], "t2")
     snapshots.mark_failed(db, again.snapshot_id, "account suspended", now=at(3))
     assert spool.spooled_snapshots(db) == []
+
+
+def test_more_listings_completing_at_once_than_pooled_connections(store: DbPath) -> None:
+    """A run's listings all complete in one process, more of them at once than the
+    PostgreSQL pool's connections: none may hold a connection while waiting for another."""
+    db = store
+    listings = 3 * POOL_MAX_CONNECTIONS
+    checkpoints = []
+    for account in range(1, listings + 1):
+        cp = snapshots.start_or_resume(db, account, "followers", now=at(0))
+        snapshots.spool_page(db, cp.snapshot_id, 1, profiles([account * 10 + 1]), "t1")
+        snapshots.spool_page(db, cp.snapshot_id, 2, profiles([account * 10 + 2]), None)
+        checkpoints.append(cp)
+    barrier = threading.Barrier(listings)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def complete(snapshot_id: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            counts.append(snapshots.complete(db, snapshot_id, now=at(1)).count)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=complete, args=(cp.snapshot_id,)) for cp in checkpoints]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and counts == [2] * listings
+    # Before: each thread held one connection idle while it waited for a second, all of
+    # them waited the pool's 10 s, and the losers failed as if the server were down.
+    assert time.monotonic() - started < CONNECT_TIMEOUT_S
+    assert all(open_followers(db, account) == {account * 10 + 1, account * 10 + 2}
+               for account in range(1, listings + 1))  # fmt: skip
