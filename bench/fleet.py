@@ -21,7 +21,10 @@ a share of large and small ones (a run takes at most 100 accounts).
   with FOLLOWFLOW_DB_PATH (a DuckDB file) and the tokens in a token file.
 
 Figures per setup: wall time from triggering the runs until the last one ended, against
-the ideal (the largest listing's own schedule: (windows it needs - 1) x window); when the
+the ideal: the largest account's own schedule, measured by reading it alone through the
+same setup once the fleet is done (a run of its own: the worker's pick-up, the process
+start and its window waits), and beside it the bare schedule of its largest listing,
+(windows it needs - 1) x window, which no run that starts a process can meet; when the
 first and last X request came (emulator's request log); most 429s one token got in one
 window (the log, replayed window by window); Prefect API 503s and 500s (the server's log,
 PREFECT_API_LOG_RETRYABLE_ERRORS=true); failed runs; peak RSS of each worker's process
@@ -89,7 +92,7 @@ INTERNAL = "Encountered exception in request"  # ... and of a 500
 _LISTING = re.compile(r"/2/users/(?P<id>[0-9]+)/(?P<kind>followers|following)")
 
 
-# --- the accounts, their truth and the ideal -----------------------------------------------
+# --- the accounts, their truth and the schedule --------------------------------------------
 
 
 def fleet_users(emu: Emu) -> list[dict[str, Any]]:
@@ -108,7 +111,7 @@ def truth(emu: Emu, users: list[dict[str, Any]]) -> dict[tuple[int, str], set[in
     return lists
 
 
-def ideal_s(sizes: list[int], window_s: float) -> float:
+def schedule_s(sizes: list[int], window_s: float) -> float:
     """The largest listing's own schedule: one window per LIMIT pages, reset to reset."""
     pages = max(max(1, math.ceil(size / PAGE)) for size in sizes)
     return (math.ceil(pages / LIMIT) - 1) * window_s
@@ -256,7 +259,8 @@ class Figures:
     accounts: int
     runs: int
     window_s: float
-    ideal_s: float
+    schedule_s: float  # the largest listing's windows: (windows - 1) x window
+    alone_s: float  # the largest account alone, through the same setup, after the fleet
     wall_s: float
     first_request_s: float  # after the runs were triggered
     last_request_s: float
@@ -343,7 +347,7 @@ def measure(
     """The setup's figures, and the emulator's request log of the runs they come from."""
     users = fleet_users(setup.emu)
     expected = truth(setup.emu, users)
-    ideal = ideal_s([len(ids) for ids in expected.values()], window_s)
+    schedule = schedule_s([len(ids) for ids in expected.values()], window_s)
     deployment = setup.deployment
     wait_for_workers(setup.api_url, len(setup.workers))
     seq = setup.emu.total_requests()
@@ -360,6 +364,10 @@ def measure(
     tokens, worst, over, total = window_figures(records, window_s)
     stored = stored_lists(setup.read_store)
     wrong = compare(stored, expected)
+    largest = max(users, key=lambda u: max(len(expected[int(u["id"]), k]) for k in KINDS))
+    # Its windows reset since the fleet read it: the same reads, the same waits.
+    time.sleep(window_s)
+    alone = trigger_and_wait(setup.api_url, deployment, [[largest["username"]]], timeout_s)
     ats = [r["at"] for r in records]
     names = {int(u["id"]): u["username"] for u in users}
     figures = Figures(
@@ -367,7 +375,8 @@ def measure(
         accounts=len(users),
         runs=len(groups),
         window_s=window_s,
-        ideal_s=ideal,
+        schedule_s=schedule,
+        alone_s=alone.wall_s,
         wall_s=runs.wall_s,
         first_request_s=min(ats) - triggered if ats else float("nan"),
         last_request_s=max(ats) - triggered if ats else float("nan"),
@@ -526,9 +535,11 @@ def print_table(figures: list[Figures]) -> None:
           f"of {figures[0].window_s:g} s; {machine_note()}")  # fmt: skip
     rows: list[tuple[str, Callable[[Figures], str]]] = [
         ("runs", lambda f: str(f.runs)),
-        ("ideal s (largest listing)", lambda f: f"{f.ideal_s:.1f}"),
+        ("schedule s (largest listing)", lambda f: f"{f.schedule_s:.1f}"),
+        ("largest account alone s", lambda f: f"{f.alone_s:.1f}"),
         ("wall s (trigger to last end)", lambda f: f"{f.wall_s:.1f}"),
-        ("wall / ideal", lambda f: f"{f.wall_s / f.ideal_s:.2f}" if f.ideal_s else "-"),
+        ("wall / largest alone", lambda f: f"{f.wall_s / f.alone_s:.2f}"),
+        ("wall / schedule", lambda f: f"{f.wall_s / f.schedule_s:.2f}" if f.schedule_s else "-"),
         ("first X request s", lambda f: f"{f.first_request_s:.1f}"),
         ("last X request s", lambda f: f"{f.last_request_s:.1f}"),
         ("X requests", lambda f: str(f.requests)),
@@ -547,7 +558,7 @@ def print_table(figures: list[Figures]) -> None:
         print(f"{label:<30}" + "".join(f"{cell(f):>16}" for f in figures))
     for f in figures:
         verdict = [
-            ("wall within 10% of the ideal", f.ideal_s > 0 and f.wall_s <= 1.1 * f.ideal_s),
+            ("wall within 10% of the largest account alone", f.wall_s <= 1.1 * f.alone_s),
             ("no failed run", f.failed_runs == 0),
             ("at most one 429 per token per window", f.max_429_per_token_window <= 1),
             ("no 503 from the Prefect server", f.api_503 == 0),

@@ -1,7 +1,10 @@
-"""The `snapshot-followers` flow: followers and following of accounts into DuckDB.
+"""The `snapshot-followers` flow: followers and following of accounts into the store.
 
-Accounts and lists run concurrently, each within its own rate-limit bucket; a listing is
-one `snapshot-list` task run and a few `read-pages` runs (a window's pages each). Before
+Accounts and lists run concurrently, each within its own rate-limit bucket. A list longer
+than one window is a listing of its own: one `snapshot-list` task run and a few
+`read-pages` runs (a window's pages each). Shorter lists are read many to a
+`snapshot-short-lists` run (tasks/short_lists.py); one that cannot finish there goes on
+as a listing of its own. Before
 anything is read, the flow logs what the run will cost (requests, time at the current rate
 limit, money at the configured price per read) and refuses to start a listing that the
 run's read cap cannot pay for.
@@ -26,6 +29,7 @@ from followflow.store.connection import connect
 from tasks.clients import client_for
 from tasks.limits import ensure_limits, taken_ahead, x_limit_name
 from tasks.listing import Account, Kind, ListOutcome, ReadBudget
+from tasks.short_lists import short_list_runs, snapshot_short_lists
 from tasks.snapshot import snapshot_list
 
 WINDOW_S = 900
@@ -54,6 +58,13 @@ def estimate(account: Account, kind: Kind, settings: Settings) -> Estimate:
     return Estimate(
         account, kind, requests, windows * WINDOW_S, users, users * settings.read_price_usd
     )
+
+
+def _fits_one_window(account: Account, kind: Kind, mode: str, settings: Settings) -> bool:
+    """Whether a full listing's pages, by the profile's count, fit in one window's reads:
+    those are read many to a task run (tasks/short_lists.py)."""
+    pages = max(1, math.ceil(account.expected(kind) / settings.page_size))
+    return mode == "full" and pages <= settings.reads_per_window
 
 
 def _kinds(lists: str) -> list[Kind]:
@@ -111,6 +122,44 @@ def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
         )
 
 
+def _read_lists(
+    planned: list[tuple[Account, Kind]], mode: str, budget: ReadBudget, settings: Settings
+) -> list[ListOutcome]:
+    """Read every planned list at once; the outcomes in the planned order."""
+    # Every listing has its own bucket, so the run lasts as long as its longest listing, and
+    # no longer only if that one starts first: largest first, the summary in the given order.
+    largest_first = sorted(planned, key=lambda plan: -plan[0].expected(plan[1]))
+    limit_names = {
+        (account.id, kind): x_limit_name(
+            kind, client_for(settings, for_writes=False, user_id=account.id).principal
+        )
+        for account, kind in largest_first
+    }
+    ensure_limits(*limit_names.values())
+    short: list[tuple[Account, Kind]] = []
+    own: list[tuple[Account, Kind]] = []
+    for account, kind in largest_first:
+        fits = _fits_one_window(account, kind, mode, settings)
+        (short if fits else own).append((account, kind))
+    with taken_ahead([limit_names[account.id, kind] for account, kind in own]):
+        futures: dict[tuple[int, Kind], PrefectFuture[ListOutcome]] = {
+            (account.id, kind): snapshot_list.submit(account, kind, mode, budget)
+            for account, kind in own
+        }
+        runs = [
+            snapshot_short_lists.submit(lists, budget, count=len(lists), first=lists[0][0].username)
+            for lists in short_list_runs(short)
+        ]
+        read: dict[tuple[int, Kind], ListOutcome] = {}
+        for run in runs:
+            done = run.result()
+            read.update({(o.account_id, o.kind): o for o in done.outcomes})
+            for account, kind in done.handed_over:
+                futures[account.id, kind] = snapshot_list.submit(account, kind, mode, budget)
+        read.update({key: future.result() for key, future in futures.items()})
+    return [read[account.id, kind] for account, kind in planned]
+
+
 # Every listing waits on its own rate-limit bucket; a thread each, up to the 100 accounts x
 # 2 lists a run may hold, so no listing queues behind another bucket's wait.
 @flow(
@@ -142,20 +191,7 @@ def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
                 est.cost_usd,
             )
             planned.append((account, kind))
-    # Every listing has its own bucket, so the run lasts as long as its longest listing, and
-    # no longer only if that one starts first: largest first, the summary in the given order.
-    largest_first = sorted(planned, key=lambda plan: -plan[0].expected(plan[1]))
-    limit_names = [
-        x_limit_name(kind, client_for(settings, for_writes=False, user_id=a.id).principal)
-        for a, kind in largest_first
-    ]
-    ensure_limits(*dict.fromkeys(limit_names))
-    with taken_ahead(limit_names):
-        futures: dict[tuple[int, Kind], PrefectFuture[ListOutcome]] = {
-            (account.id, kind): snapshot_list.submit(account, kind, params.mode, budget)
-            for account, kind in largest_first
-        }
-        outcomes = [futures[account.id, kind].result() for account, kind in planned]
+    outcomes = _read_lists(planned, params.mode, budget, settings)
     create_markdown_artifact(
         _summary_markdown(outcomes, problems), key="snapshot-summary", description="Snapshot run"
     )

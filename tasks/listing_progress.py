@@ -22,10 +22,23 @@ def _artifact_key(account: Account, kind: Kind) -> str:
 
 
 class ProgressReporter:
-    """Progress to the terminal (in-process listeners) and to a Prefect progress artifact."""
+    """Progress to the terminal (in-process listeners) and to a Prefect progress artifact.
 
-    def __init__(self, account: Account, kind: Kind, page_size: int, clock: Callable[[], float]):
-        self.account, self.kind, self.clock = account, kind, clock
+    `artifact=False`: the terminal and the log only, for lists read many to a task run
+    (tasks/short_lists.py), whose run has one `ListsProgress` artifact for all of them: an
+    artifact each cost the Prefect server more than reading the list (bench/fleet.py).
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        kind: Kind,
+        page_size: int,
+        clock: Callable[[], float],
+        *,
+        artifact: bool = True,
+    ):
+        self.account, self.kind, self.clock, self.artifact = account, kind, clock, artifact
         self.users_expected = account.expected(kind)
         self.pages_expected = max(1, math.ceil(self.users_expected / page_size))
         # Created with the first page, not before it: a run's listings start together and
@@ -68,6 +81,8 @@ class ProgressReporter:
         now = self.clock()
         self._log_eta(pages, expected, now)
         done = 100.0 if finished else min(99.0, 100.0 * pages / expected)
+        if not self.artifact:
+            return
         if self.artifact_id is None:
             self.last_update = now
             # Called from sync code it returns the id; Prefect types it maybe-a-coroutine.
@@ -81,3 +96,25 @@ class ProgressReporter:
         elif finished or now - self.last_update >= PROGRESS_EVERY_S:
             self.last_update = now
             update_progress_artifact(self.artifact_id, done)
+
+
+class ListsProgress:
+    """The lists a task run has read of the lists it was given, as one Prefect progress
+    artifact, updated at most every PROGRESS_EVERY_S from the task run's own thread."""
+
+    def __init__(self, total: int, description: str, clock: Callable[[], float]) -> None:
+        self.total, self.clock, self.done = total, clock, 0
+        self.last_update = clock()
+        # Called from sync code it returns the id; Prefect types it maybe-a-coroutine.
+        self.artifact_id: UUID = create_progress_artifact(  # type: ignore[assignment]
+            progress=0.0, description=description
+        )
+
+    def list_ended(self) -> None:
+        """One more list is read (or handed over)."""
+        self.done += 1
+        now = self.clock()
+        if self.done < self.total and now - self.last_update < PROGRESS_EVERY_S:
+            return
+        self.last_update = now
+        update_progress_artifact(self.artifact_id, 100.0 * self.done / self.total)

@@ -241,3 +241,54 @@ def read_listing(
                         cursor.pages + 1,
                         type(end.error).__name__,
                     )
+
+
+class HandOver(Exception):
+    """A listing read within a window it shares with others could not finish there: the
+    window was spent, or a transient error came. Its pages so far are kept (the snapshot
+    stays open at its checkpoint); it goes on as a listing of its own, with its own slot,
+    window waits and retries."""
+
+
+def read_within_window(
+    account: Account,
+    kind: Kind,
+    cursor: Cursor,
+    keep: PageSink,
+    *,
+    settings: Settings,
+    budget: ReadBudget,
+) -> None:
+    """Read from `cursor` to the listing's end in one go, as a plain call, while the
+    caller holds the bucket's slot (tasks/short_lists.py).
+
+    Raises HandOver instead of waiting for a window's reset or retrying, ReadCapReached
+    when the run's cap cannot pay the next page, and the XAPIError of a hard failure.
+    """
+    window = _window(account, kind, settings)
+    if window is not None and window.exhausted(time.time()):
+        raise HandOver(f"@{account.username} {kind}: window spent")
+    first = cursor.pages + 1
+    last = cursor.pages + _pages_this_run(account, kind, cursor, settings)
+    try:
+        end = read_pages.fn(
+            kind,
+            account.username,
+            first,
+            last,
+            account=account,
+            cursor=cursor,
+            page_size=settings.page_size,
+            budget=budget,
+            keep=keep,
+            send_ahead=True,
+        )
+    except XAPIError as error:
+        if is_transient(error):
+            raise HandOver(f"@{account.username} {kind}: {type(error).__name__}") from error
+        raise
+    if end.reason in ("listing ended", "sink stopped"):
+        return
+    if end.reason == "read cap":
+        raise budget.exceeded()
+    raise HandOver(f"@{account.username} {kind}: {end.reason} after page {cursor.pages}")

@@ -18,6 +18,7 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from uuid import UUID
 
 import httpx
@@ -110,17 +111,18 @@ def _close_clients() -> None:
         _clients.clear()
 
 
-def acquire(name: str, lease_s: float, timeout_s: float | None = None) -> UUID:
-    """Take the single slot of limit `name` under a lease of `lease_s`; returns the lease id.
+def acquire(names: Sequence[str], lease_s: float, timeout_s: float | None = None) -> UUID:
+    """Take the single slot of every limit in `names` under one lease of `lease_s`; returns
+    the lease id. All or none: while another holder has any of them, nothing is taken.
 
-    While another holder has the slot, waits as long as the server's Retry-After says and
+    While another holder has a slot, waits as long as the server's Retry-After says and
     asks again, up to `timeout_s` in all (None: for as long as it takes).
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         try:
             response = _client().increment_concurrency_slots_with_lease(
-                names=[name], slots=1, mode="concurrency", lease_duration=lease_s
+                names=list(names), slots=1, mode="concurrency", lease_duration=lease_s
             )
         except httpx.HTTPStatusError as error:
             if error.response.status_code != SLOT_TAKEN:
@@ -130,18 +132,27 @@ def acquire(name: str, lease_s: float, timeout_s: float | None = None) -> UUID:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SlotTimeout(
-                        f"the slot of {name!r} stayed taken for {timeout_s:g} s"
+                        f"a slot of {_named(names)} stayed taken for {timeout_s:g} s"
                     ) from None
                 wait = min(wait, left)
             time.sleep(wait)
             continue
         granted = response.json()
-        if not granted.get("limits"):
+        found = {limit["name"] for limit in granted.get("limits", [])}
+        missing = [name for name in names if name not in found]
+        if missing:
+            if granted.get("lease_id"):
+                release(UUID(granted["lease_id"]))
             raise LimitMissing(
-                f"global concurrency limit {name!r} does not exist; it must be created "
-                "(tasks.limits.ensure_limits) before a slot is taken"
+                f"global concurrency limit {_named(missing)} does not exist; it must be "
+                "created (tasks.limits.ensure_limits) before a slot is taken"
             )
         return UUID(granted["lease_id"])
+
+
+def _named(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def release(lease_id: UUID) -> None:

@@ -2,20 +2,23 @@
 
 `snapshot_list` is the unit the snapshot flow runs concurrently per account and list. It
 reads the pages in a few task runs (page_runs.py), keeps every page on disk as it
-arrives and stages them in DuckDB about once a second (one short transaction for all of
-them). Only a complete listing is applied to the edge history; anything that cannot
+arrives and stages them in the store about once a second (one short transaction for all
+of them). Only a complete listing is applied to the edge history; anything that cannot
 finish is left `partial` with its checkpoint, and the next run resumes from there.
+`read_full` is that lifecycle for any way of reading the pages: lists that fit in one
+window are read many to a task run (short_lists.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from followflow.settings import Settings, get_settings
+from followflow.settings import get_settings
 from followflow.store import events as store_events
 from followflow.store import snapshots as store_snapshots
 from followflow.store.errors import StoreError
@@ -29,10 +32,13 @@ from tasks.head import read_head
 from tasks.limits import x_limit_name
 from tasks.listing import Account, Kind, ListOutcome, ReadBudget, ReadCapReached, Status
 from tasks.listing_progress import ProgressReporter
-from tasks.page_runs import Cursor, Logger, read_listing
+from tasks.page_runs import Cursor, Logger, PageSink, read_listing
 from tasks.reads import lookup_users
 
 LOOKUP_BATCH = 100
+# How a listing's pages are read from the cursor, each handed to the sink: run after run
+# with window waits (a listing of its own), or within one window (tasks/short_lists.py).
+Reader = Callable[[Cursor, PageSink], None]
 # How often fetched pages (each on disk the moment it arrives) are staged in DuckDB: a
 # transaction costs ~20 ms, and other processes get at the file between two of them.
 FOLD_EVERY_S = 1.0
@@ -70,12 +76,11 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
     """Read one list of one account into the store; complete, or leave it partial to resume."""
     logger = get_run_logger()
     settings = get_settings()
-    db = settings.store
-    outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
     principal = client_for(settings, for_writes=False, user_id=account.id).principal
     limit_name = x_limit_name(kind, principal)
     reporter = ProgressReporter(account, kind, settings.page_size, time.monotonic)
     if mode == "head":
+        outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
         try:
             diff = read_head(account, kind, settings, budget, outcome, limit_name, reporter, logger)
             outcome.snapshot_id = diff.snapshot_id
@@ -84,6 +89,35 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
             outcome.status, outcome.error = _failure(error)
         reporter.update(outcome.pages, outcome.users_read, finished=True)
         return outcome
+
+    def read(cursor: Cursor, keep: PageSink) -> None:
+        read_listing(
+            account,
+            kind,
+            cursor,
+            keep,
+            settings=settings,
+            budget=budget,
+            limit_name=limit_name,
+            send_ahead=True,
+            logger=logger,
+        )
+
+    return read_full(account, kind, mode, read, reporter, logger)
+
+
+def read_full(
+    account: Account,
+    kind: Kind,
+    mode: str,
+    read: Reader,
+    reporter: ProgressReporter,
+    logger: Logger,
+) -> ListOutcome:
+    """Read a whole list with `read` into a snapshot (resumed where one was left) and
+    apply it; the outcome says how it ended (HandOver from `read` passes through)."""
+    db = get_settings().store
+    outcome = ListOutcome(account.username, account.id, kind, mode, status="partial")
     checkpoint = store_snapshots.start_or_resume(db, account.id, kind, mode, account.expected(kind))
     outcome.snapshot_id = checkpoint.snapshot_id
     if checkpoint.resumed:
@@ -95,9 +129,7 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
             checkpoint.pages_done,
         )
     try:
-        diff = _read_full(
-            account, kind, checkpoint, settings, budget, outcome, limit_name, reporter, logger
-        )
+        diff = _read_pages(account, kind, checkpoint, read, outcome, reporter, logger)
         _record_diff(diff, outcome, kind)
     except (XAPIError, ReadCapReached, StoreError) as error:
         outcome.status, outcome.error = _failure(error)
@@ -109,19 +141,17 @@ def snapshot_list(account: Account, kind: Kind, mode: str, budget: ReadBudget) -
     return outcome
 
 
-def _read_full(
+def _read_pages(
     account: Account,
     kind: Kind,
     checkpoint: Checkpoint,
-    settings: Settings,
-    budget: ReadBudget,
+    read: Reader,
     outcome: ListOutcome,
-    limit_name: str,
     reporter: ProgressReporter,
     logger: Logger,
 ) -> SnapshotDiff:
     """Read the whole list from the checkpoint on, every page spooled as it arrives."""
-    db, snapshot_id = settings.store, checkpoint.snapshot_id
+    db, snapshot_id = get_settings().store, checkpoint.snapshot_id
     cursor = Cursor(checkpoint.pages_done, checkpoint.next_token)
     users = checkpoint.users_seen
     while not cursor.finished:
@@ -141,17 +171,7 @@ def _read_full(
                     folder.check()
                     return True
 
-                read_listing(
-                    account,
-                    kind,
-                    cursor,
-                    keep,
-                    settings=settings,
-                    budget=budget,
-                    limit_name=limit_name,
-                    send_ahead=True,
-                    logger=logger,
-                )
+                read(cursor, keep)
         except InvalidPaginationToken:
             logger.warning("@%s %s: X rejected the saved token; restarting", account.username, kind)
             store_snapshots.restart(db, snapshot_id)

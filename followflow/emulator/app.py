@@ -184,10 +184,12 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         limits: bool = True,
         public_base_urls: Sequence[str] = PUBLIC_BASE_URLS,
+        fleet: int = 0,
     ) -> Emulator:
-        """Build the world for `seed` and `size` ("demo" or "large") and an emulator on it."""
+        """Build the world for `seed` and `size` ("demo" or "large"), with `fleet` more owned
+        accounts (`ff_fleet<i>`), and an emulator on it."""
         return cls(
-            World(seed, size),
+            World(seed, size, fleet=fleet),
             preset=preset,
             window_seconds=window_seconds,
             day_seconds=day_seconds,

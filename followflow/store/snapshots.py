@@ -80,16 +80,20 @@ def _sweep_spool(db: DbPath) -> None:
     Only ended snapshots: a folder whose snapshot this process has not seen may belong to
     one another process started after the query.
     """
+    spooled = spool.spooled_snapshots(db)
+    if not spooled:
+        return
+    # Only the folders' snapshots: every ended one would be the whole history, read again
+    # at the start of each of a fleet's thousand listings.
+    marks = ", ".join("?" * len(spooled))
     with connect(db) as con:
-        ended = {
-            int(row[0])
-            for row in con.execute(
-                "SELECT snapshot_id FROM snapshots WHERE status IN ('complete', 'failed')"
-            ).fetchall()
-        }
-    for snapshot_id in spool.spooled_snapshots(db):
-        if snapshot_id in ended:
-            spool.discard(db, snapshot_id)
+        ended = con.execute(
+            f"""SELECT snapshot_id FROM snapshots
+                WHERE status IN ('complete', 'failed') AND snapshot_id IN ({marks})""",
+            spooled,
+        ).fetchall()
+    for (snapshot_id,) in ended:
+        spool.discard(db, int(snapshot_id))
 
 
 def _start_or_resume(

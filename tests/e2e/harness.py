@@ -161,6 +161,14 @@ def artifacts(client: SyncPrefectClient, run_id: UUID) -> dict[str, Artifact]:
     return {a.key: a for a in found if a.key}
 
 
+def progress_artifacts(client: SyncPrefectClient, run_id: UUID) -> list[Artifact]:
+    """The run's progress artifacts, keyed or not."""
+    found = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+    )
+    return [a for a in found if a.type == "progress"]
+
+
 def run_logs(client: SyncPrefectClient, run_id: UUID) -> str:
     """The run's log lines, oldest first."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId

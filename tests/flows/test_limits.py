@@ -7,8 +7,16 @@ import uuid
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
-from tasks.limits import campaign_limit_name, ensure_limits, hold, taken_ahead, x_limit_name
+from tasks.limits import (
+    campaign_limit_name,
+    ensure_limits,
+    hold,
+    hold_all_if_free,
+    taken_ahead,
+    x_limit_name,
+)
 from tasks.slots import LimitMissing, SlotTimeout
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -104,3 +112,38 @@ def test_slots_taken_ahead_go_back_when_taking_the_rest_fails() -> None:
         with taken_ahead([name, "test:slots:missing"]):
             pass
     assert active_slots(name) == 0
+
+
+def test_slots_of_many_limits_are_held_under_one_lease_only_if_all_are_free() -> None:
+    names = fresh_limits(3)
+    with hold_all_if_free([*names, names[0]]) as held:  # a bucket named twice is one slot
+        assert held
+        assert [active_slots(name) for name in names] == [1, 1, 1]
+    assert [active_slots(name) for name in names] == [0, 0, 0]
+    with hold(names[1]):
+        with hold_all_if_free(names) as held:
+            assert not held
+            assert [active_slots(name) for name in names] == [0, 1, 0], "none taken"
+    assert [active_slots(name) for name in names] == [0, 0, 0]
+
+
+def test_one_missing_limit_among_many_takes_no_slot() -> None:
+    names = fresh_limits(2)
+    missing = f"test:slots:missing-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(LimitMissing, match=missing):
+        with hold_all_if_free([*names, missing]):
+            pass
+    assert [active_slots(name) for name in names] == [0, 0]
+
+
+def test_ensure_limits_creates_what_is_missing_and_sets_a_changed_limit_back_to_one() -> None:
+    existing, changed = fresh_limits(2)
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(changed, GlobalConcurrencyLimitUpdate(limit=3))
+    new = [f"test:slots:{uuid.uuid4().hex[:8]}" for _ in range(250)]  # more than a page
+    ensure_limits(existing, changed, *new)
+    with get_client(sync_client=True) as client:
+        limits = [
+            client.read_global_concurrency_limit_by_name(n) for n in [existing, changed, *new]
+        ]
+    assert {limit.limit for limit in limits} == {1}

@@ -13,8 +13,14 @@ from uuid import UUID
 import duckdb
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.client.schemas.objects import Artifact, TaskRun
 
 import tasks.page_runs
 from flows.params import SnapshotParams
@@ -48,6 +54,17 @@ def task_runs(flow_run_id: UUID | None) -> list[TaskRun]:
             if (found and settled) or time.monotonic() > deadline:
                 return found
             time.sleep(0.2)
+
+
+def keyed_artifacts(flow_run_id: UUID | None, key: str) -> list[Artifact]:
+    """The flow run's artifacts with `key`."""
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
 
 
 def read_runs(runs: list[TaskRun]) -> list[tuple[int, int]]:
@@ -87,6 +104,13 @@ def test_each_run_reads_one_window_and_says_which_pages(live_factory, monkeypatc
     assert read_runs(runs) == [(1, 15), (16, 30), (31, 31)]
     assert len(runs) == 3 + 1 + 1  # the listing, and the account lookup
     assert all(run.state is not None and run.state.is_completed() for run in runs)
+    # A listing of its own has its own progress artifact, made with its first page and
+    # updated as the pages came.
+    key = f"snapshot-followers-{live.account_id('ff_demo')}"
+    (progress,) = keyed_artifacts(runs[0].flow_run_id, key)
+    assert progress.data == 100.0
+    assert progress.created is not None and progress.updated is not None
+    assert progress.updated > progress.created
 
 
 def test_a_transient_failure_reads_on_without_reading_a_kept_page_again(

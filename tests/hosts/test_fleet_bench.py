@@ -84,7 +84,7 @@ def test_the_smoke_fleet_figures_come_from_the_store_and_the_log(
         assert figures["max_429_per_token_window"] == max(most for most, _ in counted)
         assert figures["total_429"] == sum(total for _, total in counted)
         assert figures["requests"] == len(log)
-        assert figures["wall_s"] > 0 and figures["prefect_cpu_s"] > 0
+        assert figures["wall_s"] > 0 and figures["alone_s"] > 0 and figures["prefect_cpu_s"] > 0
         assert all(mb > 50 for mb in figures["peak_rss_mb"].values())  # a worker is python
     hosts = document["figures"][0]
     assert len(hosts["peak_rss_mb"]) == 3 and hosts["postgres_cpu_s"] > 0

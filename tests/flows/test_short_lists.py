@@ -1,0 +1,157 @@
+"""Lists that fit in one window are read many to a task run, under one lease for their
+slots; one that cannot finish there reads on as a listing of its own.
+
+The snapshot flow runs against the emulator over loopback and the session's Prefect
+server; task runs, artifacts and slots are read back from that server.
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import duckdb
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.client.schemas.objects import Artifact, TaskRun
+
+import tasks.page_runs
+import tasks.short_lists
+from flows.params import SnapshotParams
+from flows.snapshot_followers import snapshot_followers
+from followflow.settings import get_settings
+from tasks.listing import ListOutcome
+from tests.windows import most_in_any_window
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+SMALL = ["ff_zero", "ff_one", "ff_999", "ff_1000", "ff_1001", "ff_alice"]
+
+
+def snapshot(names: list[str], lists: str) -> tuple[list[ListOutcome], list[TaskRun], UUID]:
+    state = snapshot_followers(SnapshotParams(accounts=names, lists=lists), return_state=True)
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    return state.result(), task_runs(flow_run_id), flow_run_id
+
+
+def task_runs(flow_run_id: UUID) -> list[TaskRun]:
+    """The flow run's task runs once the server has recorded all of them as final."""
+    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:
+            found = client.read_task_runs(flow_run_filter=flow_runs)
+            settled = all(run.state is not None and run.state.is_final() for run in found)
+            if (found and settled) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+
+def progress_artifacts(flow_run_id: UUID) -> list[Artifact]:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [a for a in found if a.type == "progress"]
+
+
+def held_x_slots() -> list[str]:
+    with get_client(sync_client=True) as client:
+        limits = client.read_global_concurrency_limits(limit=200)
+    return [lim.name for lim in limits if lim.name.startswith("x:") and lim.active_slots]
+
+
+def stored(live, kind: str, username: str) -> set[int]:  # type: ignore[no-untyped-def]
+    view, column = (
+        ("current_followers", "follower_id")
+        if kind == "followers"
+        else ("current_following", "followed_id")
+    )
+    with duckdb.connect(str(live.db_path), read_only=True) as con:
+        rows = con.execute(
+            f"SELECT {column} FROM {view} WHERE account_id = ?", [live.account_id(username)]
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def truth(live, kind: str, username: str) -> set[int]:  # type: ignore[no-untyped-def]
+    account_id = live.account_id(username)
+    if kind == "followers":
+        return set(live.emulator.truth_followers(account_id))
+    return set(live.emulator.truth_following(account_id))
+
+
+def test_short_lists_are_read_many_to_a_run(live_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    monkeypatch.setattr(tasks.short_lists, "SHORT_LISTS_PER_RUN", 5)
+    outcomes, runs, flow_run_id = snapshot(SMALL, "both")
+    assert [(o.account, o.kind, o.status) for o in outcomes] == [
+        (name, kind, "complete") for name in SMALL for kind in ("followers", "following")
+    ]
+    for name in SMALL:
+        for kind in ("followers", "following"):
+            assert stored(live, kind, name) == truth(live, kind, name), (name, kind)
+    names = sorted(run.name for run in runs if run.name.startswith("snapshot"))
+    # Twelve lists, five to a run, largest first: no listing of its own, no read-pages run.
+    assert [name.split(" short lists")[0] for name in names] == [
+        "snapshot 2",
+        "snapshot 5",
+        "snapshot 5",
+    ]
+    assert not [run for run in runs if run.name.startswith(("snapshot-", "read "))]
+    assert sorted(a.data for a in progress_artifacts(flow_run_id)) == [100.0] * 3  # type: ignore[type-var]
+    assert held_x_slots() == []
+
+
+def test_a_short_list_meeting_a_transient_error_reads_on_as_its_own_listing(
+    live_factory, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(limits=False)
+    monkeypatch.setenv("FOLLOWFLOW_PAGE_SIZE", "200")  # ff_1001: 6 pages
+    monkeypatch.setenv("FOLLOWFLOW_MAX_RETRIES", "0")  # the 500 reaches the listing
+    get_settings.cache_clear()
+    monkeypatch.setattr(tasks.page_runs.read_pages, "retry_delay_seconds", [0.0, 0.0])
+    # The third request fails: the list has kept two pages when it is handed over.
+    live.emulator.set_faults("script=ok+ok+500,on=followers")
+    start = live.emulator.traffic.total
+    outcomes, runs, _ = snapshot(["ff_1001"], "followers")
+    assert [(o.status, o.pages) for o in outcomes] == [("complete", 6)]
+    assert stored(live, "followers", "ff_1001") == truth(live, "followers", "ff_1001")
+    _, records = live.emulator.traffic.since(start)
+    path = f"/2/users/{live.account_id('ff_1001')}/followers"
+    answered = [r.token for r in records if r.path == path and r.status == 200]
+    assert len(answered) == len(set(answered)) == 6, "no kept page was read again"
+    names = {run.name for run in runs}
+    assert "snapshot 1 short lists from @ff_1001" in names
+    assert "snapshot-followers-ff_1001" in names
+    assert "read followers of @ff_1001: pages 3-6" in names
+    assert held_x_slots() == []
+
+
+def test_short_lists_sharing_a_spent_window_hand_over_and_wait_for_the_reset(
+    live_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    # Read with the app's token, every followers list shares one bucket of 15 reads a
+    # window: 40 lists of a page or more take three windows. Eight read at once in the
+    # run; unless they take turns on the bucket, several are in flight as it runs out.
+    live = live_factory(window_seconds=2.0, fleet=40)
+    names = [f"ff_fleet{i}" for i in range(40)]
+    start = live.emulator.traffic.total
+    outcomes, runs, _ = snapshot(names, "followers")
+    assert {o.status for o in outcomes} == {"complete"}
+    for name in names:
+        assert stored(live, "followers", name) == truth(live, "followers", name), name
+    own = [run.name for run in runs if run.name.startswith("snapshot-followers-")]
+    assert len(own) >= 40 - 15, "the lists past the first window were handed over"
+    _, records = live.emulator.traffic.since(start)
+    reads = [r for r in records if r.path.endswith("/followers")]
+    refused = [r.at for r in reads if r.status == 429]
+    assert most_in_any_window(refused, 2.0) <= 1, "at most one 429 per window"
+    assert held_x_slots() == []
