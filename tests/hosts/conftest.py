@@ -45,23 +45,10 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
 
 
 @pytest.fixture(scope="package")
-def prefect_on_pg(
-    hosts: Hosts, postgres_cluster: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrefectOnPostgres]:
-    """`prefect server start` on the services address, its state in the session's cluster."""
-    database = postgres_cluster.create_database("prefect_hosts")
-    home = tmp_path_factory.mktemp("prefect-on-pg")
-    try:
-        with prefect_on_postgres(database, hosts.services_address, home) as server:
-            print(f"\nPrefect server on PostgreSQL started in {server.startup_s:.1f} s")
-            yield server
-    finally:
-        postgres_cluster.drop_database("prefect_hosts")
-
-
-@pytest.fixture(scope="package")
 def hosts_postgres(hosts: Hosts) -> Iterator[Any]:
-    """A PostgreSQL cluster the hosts reach: it listens on the services address too.
+    """The hosts' PostgreSQL cluster: it listens on the services address too, and holds
+    both the followflow store and the Prefect server's database, as in README "More
+    machines" (one PostgreSQL for everything shared).
 
     Its own cluster, not the session's: PostgreSQL binds its addresses when it starts, and
     the session's cluster starts before any host's link exists.
@@ -74,6 +61,19 @@ def hosts_postgres(hosts: Hosts) -> Iterator[Any]:
     cluster = PostgresCluster(bin_dir, listen=("127.0.0.1", hosts.services_address)).start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="package")
+def prefect_on_pg(
+    hosts: Hosts, hosts_postgres: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrefectOnPostgres]:
+    """`prefect server start` on the services address, its state in the hosts' cluster
+    (a database of its own, beside the store's)."""
+    database = hosts_postgres.create_database("prefect_hosts")
+    home = tmp_path_factory.mktemp("prefect-on-pg")
+    with prefect_on_postgres(database, hosts.services_address, home) as server:
+        print(f"\nPrefect server on PostgreSQL started in {server.startup_s:.1f} s")
+        yield server
 
 
 # followflow itself on the hosts (followflow_hosts.py): one emulator on the services

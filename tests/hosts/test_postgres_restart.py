@@ -1,6 +1,6 @@
-"""The store's PostgreSQL cluster restarted while snapshots and a live campaign run on the
-three hosts (`-m slow` only). The Prefect server's database is in another cluster (the
-session's) and stays up: this is the store going away, not the orchestrator.
+"""The hosts' PostgreSQL cluster restarted while snapshots and a live campaign run on the
+three hosts (`-m slow` only). It holds the followflow store and the Prefect server's own
+database, so both go away at once: the store's connections and the orchestrator's.
 
 Each run either rides out the restart (the store's pool reconnects) or fails cleanly;
 then a re-run of every account completes, the stored lists are exact, the ledger equals
@@ -67,7 +67,8 @@ def test_the_store_restarted_while_runs_are_in_flight(
         states = [client.read_flow_run(run_id).state_type for run_id in ids]
         started = time.monotonic()
         hosts_postgres.restart()  # fast shutdown: every connection is cut
-        print(f"\nrestarted the store in {time.monotonic() - started:.1f} s; runs were {states}")
+        took = time.monotonic() - started
+        print(f"\nrestarted the store and Prefect's database in {took:.1f} s; runs: {states}")
         first = wait_for_runs(client, ids, 400, hosts)
         print(f"after the restart the runs ended {[r.state_type for r in first]}")
         for run in first:
