@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -86,6 +87,7 @@ class ReentrantLock:
         self._across_processes = across_processes
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._owner: int | None = None
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -98,11 +100,15 @@ class ReentrantLock:
                     self._depth -= 1
                 return
             with self._across_processes():
-                self._depth = 1
+                self._depth, self._owner = 1, threading.get_ident()
                 try:
                     yield
                 finally:
-                    self._depth = 0
+                    self._depth, self._owner = 0, None
+
+    def held(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident()
 
 
 class FileTokenStore:
@@ -160,6 +166,10 @@ class FileTokenStore:
                 os.close(dir_fd)
 
 
+# How long a process uses a Secret block's document before reading the block again.
+BLOCK_KEPT_S = 60.0
+
+
 class SecretBlockTokenStore:
     """Tokens kept as JSON in a Prefect Secret block (for workers without a shared disk).
 
@@ -175,15 +185,40 @@ class SecretBlockTokenStore:
         self,
         block_name: str,
         lock: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.block_name = block_name
         self._lock = ReentrantLock(lock)
+        self._clock = clock
+        self._kept: tuple[float, dict[str, Any]] | None = None  # (read at, document)
+        self._keeping = threading.Lock()
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         """Held while the block is read, changed and written (a refresh holds it throughout)."""
         return self._lock()
 
     def _read(self) -> dict[str, Any]:
+        """The block's document: as read in the last BLOCK_KEPT_S, except under the lock,
+        where a refresh or a save needs what the block holds now.
+
+        Every account's tokens are in the one block, and a run of 200 accounts asked for it
+        twice per account: 2,000 reads of the whole block by a fleet of 500, the Prefect
+        server's busiest work (bench/fleet.py). An access token read a minute ago is still
+        good; if another host refreshed it meanwhile and X refuses it, the 401 leads to a
+        refresh under the lock, which reads the block afresh and takes the new tokens.
+        """
+        with self._keeping:
+            kept = self._kept
+            if kept is not None and not self._lock.held():
+                read_at, document = kept
+                if self._clock() - read_at < BLOCK_KEPT_S:
+                    return document
+            document = self._read_block()
+            self._kept = (self._clock(), document)
+            return document
+
+    def _read_block(self) -> dict[str, Any]:
         from prefect.blocks.system import Secret  # the core must not import Prefect eagerly
 
         try:
@@ -205,6 +240,8 @@ class SecretBlockTokenStore:
         with self.locked():
             document = _with(self._read(), tokens)
             Secret(value=orjson.dumps(document).decode()).save(self.block_name, overwrite=True)
+            with self._keeping:
+                self._kept = (self._clock(), document)
 
 
 def token_store_from_settings(settings: Settings) -> TokenStore:

@@ -1,15 +1,20 @@
-"""The token file: 0600, atomic, one entry per account, the last login as default."""
+"""The token stores: the file (0600, atomic, one entry per account, the last login as
+default) and the Prefect Secret block every host reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import uuid
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from followflow.settings import Settings
 from followflow.xapi.tokens import (
+    BLOCK_KEPT_S,
     FileTokenStore,
     OAuth2Tokens,
     SecretBlockTokenStore,
@@ -69,3 +74,32 @@ def test_store_from_settings(settings: Settings, tmp_path: Path) -> None:
         settings.model_copy(update={"token_store_block": "x-tokens"})
     )
     assert isinstance(block_store, SecretBlockTokenStore) and block_store.block_name == "x-tokens"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_block_is_read_once_a_minute_but_afresh_under_the_lock() -> None:
+    from prefect.blocks.system import Secret
+
+    def write_block(access: str) -> None:  # another host's write
+        document = {"default": "7", "accounts": {"7": tokens(7, access=access).to_storage()}}
+        Secret(value=json.dumps(document)).save(name, overwrite=True)
+
+    def access(found: OAuth2Tokens | None) -> str:
+        assert found is not None
+        return found.access_token.get_secret_value()
+
+    name = f"tokens-{uuid.uuid4().hex[:8]}"
+    now = [0.0]
+    store = SecretBlockTokenStore(name, clock=lambda: now[0])
+    write_block("first")
+    assert access(store.load(7)) == "first"
+    write_block("second")
+    now[0] += BLOCK_KEPT_S - 1
+    assert access(store.load(7)) == "first", "kept: no read of the whole block per account"
+    with store.locked():
+        assert access(store.load(7)) == "second", "a refresh sees what the block holds now"
+    store.save(tokens(7, access="third"))
+    assert access(store.load(7)) == "third"
+    write_block("fourth")
+    now[0] += BLOCK_KEPT_S
+    assert access(store.load(7)) == "fourth"
