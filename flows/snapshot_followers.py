@@ -110,13 +110,11 @@ def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
         settings.follow_budget_per_app,
         settings.unfollow_budget_per_app,
     )
-    account_ids = {o.account_id for o in outcomes if o.status == "complete"}
-    with connect(settings.store, read_only=True) as con:
-        summaries = {
-            account_id: summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
-            for account_id in sorted(account_ids)
-        }
-    for account_id, markdown in summaries.items():
+    for account_id in sorted({o.account_id for o in outcomes if o.status == "complete"}):
+        # An account a unit of work: a fleet run's hundred summaries in one took the DuckDB
+        # file from the other runs' writers for longer than their lock timeout.
+        with connect(settings.store, read_only=True) as con:
+            markdown = summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
         create_markdown_artifact(
             markdown, key=f"account-{account_id}", description="Followers, changes, budgets"
         )

@@ -24,9 +24,10 @@ def _artifact_key(account: Account, kind: Kind) -> str:
 class ProgressReporter:
     """Progress to the terminal (in-process listeners) and to a Prefect progress artifact.
 
-    `artifact=False`: the terminal and the log only, for lists read many to a task run
-    (tasks/short_lists.py), whose run has one `ListsProgress` artifact for all of them: an
-    artifact each cost the Prefect server more than reading the list (bench/fleet.py).
+    `detailed=False`: the terminal only, no ETA in the log and no artifact, for lists read
+    many to a task run (tasks/short_lists.py), whose run has one `ListsProgress` artifact
+    for all of them: an artifact each cost the Prefect server more than reading the list
+    (bench/fleet.py).
     """
 
     def __init__(
@@ -36,9 +37,9 @@ class ProgressReporter:
         page_size: int,
         clock: Callable[[], float],
         *,
-        artifact: bool = True,
+        detailed: bool = True,
     ):
-        self.account, self.kind, self.clock, self.artifact = account, kind, clock, artifact
+        self.account, self.kind, self.clock, self.detailed = account, kind, clock, detailed
         self.users_expected = account.expected(kind)
         self.pages_expected = max(1, math.ceil(self.users_expected / page_size))
         # Created with the first page, not before it: a run's listings start together and
@@ -78,11 +79,11 @@ class ProgressReporter:
                 finished=finished,
             )
         )
+        if not self.detailed:
+            return
         now = self.clock()
         self._log_eta(pages, expected, now)
         done = 100.0 if finished else min(99.0, 100.0 * pages / expected)
-        if not self.artifact:
-            return
         if self.artifact_id is None:
             self.last_update = now
             # Called from sync code it returns the id; Prefect types it maybe-a-coroutine.

@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from followflow.settings import get_settings
+from followflow.store.errors import StoreError
 from tasks.clients import client_for
 from tasks.limits import hold, hold_all_if_free, x_limit_name
 from tasks.listing import Account, Kind, ListOutcome, ReadBudget
@@ -108,7 +109,7 @@ def _read_short(
     account, kind = listing
     settings = get_settings()
     logger = get_run_logger()
-    reporter = ProgressReporter(account, kind, settings.page_size, time.monotonic, artifact=False)
+    reporter = ProgressReporter(account, kind, settings.page_size, time.monotonic, detailed=False)
 
     def read(cursor: Cursor, keep: PageSink) -> None:
         with buckets.turn(limit_name):
@@ -119,6 +120,10 @@ def _read_short(
     except HandOver as reason:
         logger.info("%s: reading on as a listing of its own", reason)
         return None
+    except StoreError as error:  # the snapshot could not even start: the others go on
+        failed = ListOutcome(account.username, account.id, kind, "full", status="partial")
+        failed.error = f"{type(error).__name__}: {error}"
+        return failed
 
 
 class _Buckets:

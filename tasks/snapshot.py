@@ -133,10 +133,16 @@ def read_full(
         _record_diff(diff, outcome, kind)
     except (XAPIError, ReadCapReached, StoreError) as error:
         outcome.status, outcome.error = _failure(error)
-        if outcome.status == "failed":
-            store_snapshots.mark_failed(db, checkpoint.snapshot_id, outcome.error)
-        else:
-            store_snapshots.mark_partial(db, checkpoint.snapshot_id, outcome.error)
+        try:
+            if outcome.status == "failed":
+                store_snapshots.mark_failed(db, checkpoint.snapshot_id, outcome.error)
+            else:
+                store_snapshots.mark_partial(db, checkpoint.snapshot_id, outcome.error)
+        except StoreError as unmarked:
+            # The store itself failed (locked past the timeout, gone): the snapshot stays
+            # open at its last checkpoint, and the next run resumes it as it would a
+            # partial one. The outcome reports the first error, with this one beside it.
+            outcome.error += f" (and it could not be marked: {type(unmarked).__name__})"
     reporter.update(outcome.pages, outcome.users_read, finished=True)
     return outcome
 

@@ -7,6 +7,8 @@ server; task runs, artifacts and slots are read back from that server.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from uuid import UUID
 
@@ -21,10 +23,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, TaskRun
 
+import flows.snapshot_followers
 import tasks.page_runs
 import tasks.short_lists
 from flows.params import SnapshotParams
-from flows.snapshot_followers import snapshot_followers
+from flows.snapshot_followers import SnapshotFailed, snapshot_followers
 from followflow.settings import get_settings
 from tasks.listing import ListOutcome
 from tests.windows import most_in_any_window
@@ -32,6 +35,12 @@ from tests.windows import most_in_any_window
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 SMALL = ["ff_zero", "ff_one", "ff_999", "ff_1000", "ff_1001", "ff_alice"]
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
 
 
 def snapshot(names: list[str], lists: str) -> tuple[list[ListOutcome], list[TaskRun], UUID]:
@@ -155,3 +164,37 @@ def test_short_lists_sharing_a_spent_window_hand_over_and_wait_for_the_reset(
     refused = [r.at for r in reads if r.status == 429]
     assert most_in_any_window(refused, 2.0) <= 1, "at most one 429 per window"
     assert held_x_slots() == []
+
+
+def test_a_store_held_elsewhere_fails_each_list_alone_and_says_why(
+    live_factory, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Every list's outcome is reported, not only the first store error of the run."""
+    live = live_factory(limits=False)
+    monkeypatch.setenv("FOLLOWFLOW_DB_LOCK_TIMEOUT_S", "0.5")
+    get_settings.cache_clear()
+    holders: list[subprocess.Popen[str]] = []
+    resolve = flows.snapshot_followers.resolve_accounts
+
+    def resolve_then_lose_the_store(refs):  # type: ignore[no-untyped-def]
+        resolved = resolve(refs)  # it writes the profiles: the file is free until then
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(live.db_path)], stdout=subprocess.PIPE, text=True
+        )
+        holders.append(holder)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        return resolved
+
+    monkeypatch.setattr(flows.snapshot_followers, "resolve_accounts", resolve_then_lose_the_store)
+    try:
+        with pytest.raises(SnapshotFailed) as failed:
+            snapshot_followers(SnapshotParams(accounts=["ff_one", "ff_999"], lists="both"))
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    message = str(failed.value)
+    for name in ("ff_one", "ff_999"):
+        for kind in ("followers", "following"):
+            assert f"@{name} {kind}: DatabaseLocked" in message
+    assert f"kill {holders[0].pid}" in message
