@@ -193,6 +193,8 @@ def test_a_store_held_elsewhere_fails_each_list_alone_and_says_why(
         for holder in holders:
             holder.kill()
             holder.wait()
+            assert holder.stdout is not None
+            holder.stdout.close()
     message = str(failed.value)
     for name in ("ff_one", "ff_999"):
         for kind in ("followers", "following"):
