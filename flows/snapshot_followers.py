@@ -13,8 +13,12 @@ run's read cap cannot pay for.
 from __future__ import annotations
 
 import math
+import queue
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -29,7 +33,7 @@ from followflow.store.connection import connect
 from tasks.clients import client_for
 from tasks.limits import ensure_limits, taken_ahead, x_limit_name
 from tasks.listing import Account, Kind, ListOutcome, ReadBudget
-from tasks.short_lists import short_list_runs, snapshot_short_lists
+from tasks.short_lists import ShortListsRead, short_list_runs, snapshot_short_lists
 from tasks.snapshot import snapshot_list
 
 WINDOW_S = 900
@@ -103,29 +107,26 @@ def _events_table(outcomes: list[ListOutcome]) -> list[dict[str, object]]:
     return rows[:1000]
 
 
-def _account_summaries(outcomes: list[ListOutcome], settings: Settings) -> None:
-    """The report's markdown summary of each account read, as an artifact per account."""
+def _account_summary(account_id: int, settings: Settings) -> None:
+    """The report's markdown summary of an account, as its artifact (`account-<id>`)."""
     budgets = (
         settings.follow_budget_per_user,
         settings.follow_budget_per_app,
         settings.unfollow_budget_per_app,
     )
-    for account_id in sorted({o.account_id for o in outcomes if o.status == "complete"}):
-        # An account a unit of work: a fleet run's hundred summaries in one took the DuckDB
-        # file from the other runs' writers for longer than their lock timeout.
-        with connect(settings.store, read_only=True) as con:
-            markdown = summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
-        create_markdown_artifact(
-            markdown, key=f"account-{account_id}", description="Followers, changes, budgets"
-        )
+    with connect(settings.store, read_only=True) as con:
+        markdown = summary_markdown(con, account_id, now=datetime.now(UTC), budgets=budgets)
+    create_markdown_artifact(
+        markdown, key=f"account-{account_id}", description="Followers, changes, budgets"
+    )
 
 
 def _read_lists(
     planned: list[tuple[Account, Kind]], mode: str, budget: ReadBudget, settings: Settings
-) -> list[ListOutcome]:
-    """Read every planned list at once; the outcomes in the planned order."""
+) -> Iterator[ListOutcome]:
+    """Read every planned list at once; yields each list's outcome as it ends."""
     # Every listing has its own bucket, so the run lasts as long as its longest listing, and
-    # no longer only if that one starts first: largest first, the summary in the given order.
+    # no longer only if that one starts first: largest first.
     largest_first = sorted(planned, key=lambda plan: -plan[0].expected(plan[1]))
     limit_names = {
         (account.id, kind): x_limit_name(
@@ -139,23 +140,29 @@ def _read_lists(
     for account, kind in largest_first:
         fits = _fits_one_window(account, kind, mode, settings)
         (short if fits else own).append((account, kind))
+    ended: queue.Queue[PrefectFuture[Any]] = queue.Queue()
+    running = 0
+
+    def start(future: PrefectFuture[Any]) -> None:
+        nonlocal running
+        running += 1
+        future.add_done_callback(ended.put)
+
     with taken_ahead([limit_names[account.id, kind] for account, kind in own]):
-        futures: dict[tuple[int, Kind], PrefectFuture[ListOutcome]] = {
-            (account.id, kind): snapshot_list.submit(account, kind, mode, budget)
-            for account, kind in own
-        }
-        runs = [
-            snapshot_short_lists.submit(lists, budget, count=len(lists), first=lists[0][0].username)
-            for lists in short_list_runs(short)
-        ]
-        read: dict[tuple[int, Kind], ListOutcome] = {}
-        for run in runs:
-            done = run.result()
-            read.update({(o.account_id, o.kind): o for o in done.outcomes})
-            for account, kind in done.handed_over:
-                futures[account.id, kind] = snapshot_list.submit(account, kind, mode, budget)
-        read.update({key: future.result() for key, future in futures.items()})
-    return [read[account.id, kind] for account, kind in planned]
+        for account, kind in own:
+            start(snapshot_list.submit(account, kind, mode, budget))
+        for lists in short_list_runs(short):
+            first = lists[0][0].username
+            start(snapshot_short_lists.submit(lists, budget, count=len(lists), first=first))
+        while running:
+            result = ended.get().result()
+            running -= 1
+            if isinstance(result, ShortListsRead):
+                yield from result.outcomes
+                for account, kind in result.handed_over:
+                    start(snapshot_list.submit(account, kind, mode, budget))
+            else:
+                yield result
 
 
 # Every listing waits on its own rate-limit bucket; a thread each, up to the 100 accounts x
@@ -167,7 +174,7 @@ def _read_lists(
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_LISTINGS),  # type: ignore[arg-type]
 )
 def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
-    """Snapshot the followers and/or following of accounts into the DuckDB file."""
+    """Snapshot the followers and/or following of accounts into the store."""
     logger = get_run_logger()
     settings = get_settings()
     accounts, problems = resolve_accounts(params.accounts)
@@ -189,11 +196,22 @@ def snapshot_followers(params: SnapshotParams) -> list[ListOutcome]:
                 est.cost_usd,
             )
             planned.append((account, kind))
-    outcomes = _read_lists(planned, params.mode, budget, settings)
+    read: dict[tuple[int, Kind], ListOutcome] = {}
+    lists_left = Counter(account.id for account, _ in planned)
+    for outcome in _read_lists(planned, params.mode, budget, settings):
+        account_id = outcome.account_id
+        read[account_id, outcome.kind] = outcome
+        lists_left[account_id] -= 1
+        # As soon as an account's lists are read, while the others still read: a fleet
+        # run's hundred summaries at the end took seconds after its last list.
+        if lists_left[account_id]:
+            continue
+        if any(read[account_id, kind].status == "complete" for kind in _kinds(params.lists)):
+            _account_summary(account_id, settings)
+    outcomes = [read[account.id, kind] for account, kind in planned]
     create_markdown_artifact(
         _summary_markdown(outcomes, problems), key="snapshot-summary", description="Snapshot run"
     )
-    _account_summaries(outcomes, settings)
     events = _events_table(outcomes)
     if events:
         create_table_artifact(events, key="follower-events", description="Gained and lost")

@@ -63,12 +63,15 @@ def task_runs(flow_run_id: UUID) -> list[TaskRun]:
             time.sleep(0.2)
 
 
-def progress_artifacts(flow_run_id: UUID) -> list[Artifact]:
+def run_artifacts(flow_run_id: UUID) -> list[Artifact]:
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
+        return client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    return [a for a in found if a.type == "progress"]
+
+
+def progress_artifacts(flow_run_id: UUID) -> list[Artifact]:
+    return [a for a in run_artifacts(flow_run_id) if a.type == "progress"]
 
 
 def held_x_slots() -> list[str]:
@@ -117,6 +120,11 @@ def test_short_lists_are_read_many_to_a_run(live_factory, monkeypatch) -> None: 
     assert not [run for run in runs if run.name.startswith(("snapshot-", "read "))]
     assert sorted(a.data for a in progress_artifacts(flow_run_id)) == [100.0] * 3  # type: ignore[type-var]
     assert held_x_slots() == []
+    # Each account's report summary, written as soon as both its lists were read.
+    summaries = {a.key: str(a.data) for a in run_artifacts(flow_run_id) if a.type == "markdown"}
+    for name in SMALL:
+        summary = summaries[f"account-{live.account_id(name)}"]
+        assert summary.startswith(f"# followflow report: @{name}")
 
 
 def test_a_short_list_meeting_a_transient_error_reads_on_as_its_own_listing(
