@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,10 @@ SLOT_LEASE_SECONDS = 120.0
 # the first leases expired (410 Gone on renewal) and the runs crashed. The first ones are
 # the largest listings, the ones whose start decides the run's length.
 TAKE_AHEAD_MAX = 20
-# The most limits the Prefect server lists in one answer (PREFECT_SERVER_API_DEFAULT_LIMIT).
+# The most limits the Prefect server lists in one answer (PREFECT_SERVER_API_DEFAULT_LIMIT),
+# and how many missing ones are created at once (one client, httpx's pool is thread-safe).
 LIMITS_PAGE = 200
+CREATING_AT_ONCE = 8
 
 
 def x_limit_name(bucket: str, principal: str) -> str:
@@ -57,23 +60,28 @@ def ensure_limits(*names: str) -> None:
     """Create one-slot global concurrency limits, idempotently (racing creators included).
 
     The limits there are read in pages of LIMITS_PAGE first, and only the missing ones are
-    created: a run of 100 accounts names 200 limits, and asking for each by name (then
-    creating it) was 400 requests before its first read.
+    created, CREATING_AT_ONCE at a time: a run of 100 accounts names 200 limits, and asking
+    for each by name, then creating it, was 400 requests in a row before its first read.
     """
     wanted = dict.fromkeys(names)
     if not wanted:
         return
     with get_client(sync_client=True) as client:
         existing = {limit.name: limit.limit for limit in _all_limits(client)}
+
+        def create(name: str) -> None:
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+            except ObjectAlreadyExists:
+                pass  # another process created it between our read and our create
+
+        missing = [name for name in wanted if name not in existing]
+        with ThreadPoolExecutor(CREATING_AT_ONCE, thread_name_prefix="limits") as pool:
+            list(pool.map(create, missing))  # list(): a failed create raises here
         for name in wanted:
-            if name not in existing:
-                try:
-                    client.create_global_concurrency_limit(
-                        GlobalConcurrencyLimitCreate(name=name, limit=1)
-                    )
-                except ObjectAlreadyExists:
-                    pass  # another process created it between our read and our create
-            elif existing[name] != 1:
+            if name in existing and existing[name] != 1:
                 client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=1))
 
 
