@@ -1,4 +1,5 @@
-"""How a plan's one statement runs and comes back as Arrow, on either backend.
+"""How a plan's statement runs and comes back as Arrow, on either backend, with the
+profiles of the users a report shows.
 
 DuckDB plans it well as it is. PostgreSQL plans from statistics, which lag a bulk write
 until autovacuum analyzes (a first snapshot applied minutes before a campaign): from those
@@ -38,6 +39,15 @@ _PLAN_SETTINGS = (
 )
 
 
+# The first users of a plan that come with their profile: the longest table a report shows.
+DESCRIBED_ROWS = 200
+
+_PROFILES_SQL = """
+SELECT user_id, username, followers_count, following_count FROM users
+WHERE user_id = ANY($ids::BIGINT[])
+"""
+
+
 def seen_at(con: Connection, column: str = "seen_at") -> str:
     """The select-list item for a plan's `seen_at`: the timestamp `column`.
 
@@ -50,14 +60,23 @@ def seen_at(con: Connection, column: str = "seen_at") -> str:
     return f"{column} AS seen_at"
 
 
-def read_plan(con: Connection, sql: str, params: dict[str, Any]) -> pa.Table:
-    """The plan statement's rows as an Arrow table, its `seen_at` a UTC timestamp."""
+def read_plan(con: Connection, sql: str, params: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
+    """The plan statement's rows as an Arrow table, its `seen_at` a UTC timestamp, and the
+    profiles of its first DESCRIBED_ROWS users (on PostgreSQL, in the same transaction)."""
     if not is_postgres(con):
-        return _arrow(con, sql, params)
+        table = _arrow(con, sql, params)
+        return table, _profiles(con, table)
     with _planned_for_lists(con):
         table = _arrow(con, sql, params)
+        profiles = _profiles(con, table)
     index = table.schema.get_field_index("seen_at")
-    return table.set_column(index, "seen_at", table["seen_at"].cast(pa.timestamp("us", tz="UTC")))
+    seen = table["seen_at"].cast(pa.timestamp("us", tz="UTC"))
+    return table.set_column(index, "seen_at", seen), profiles
+
+
+def _profiles(con: Connection, table: pa.Table) -> pa.Table:
+    ids = table["user_id"].slice(0, DESCRIBED_ROWS).to_pylist()
+    return _arrow(con, _PROFILES_SQL, {"ids": ids})
 
 
 @contextmanager

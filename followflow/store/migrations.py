@@ -15,7 +15,7 @@ followflow does not know was written by a newer followflow and is refused.
 Follow edges are intervals (`follow_edges`: first_seen, last_seen, ended), so storage grows
 with churn, not with the number of snapshots. No secondary indexes on purpose: DuckDB
 scans a million ids in about a millisecond, and ART indexes slow every bulk append.
-PostgreSQL gets the indexes its plans need (m008), and keeps the users key (m007).
+PostgreSQL gets the indexes its plans need (m008, m009), and keeps the users key (m007).
 """
 
 from __future__ import annotations
@@ -234,6 +234,22 @@ CREATE INDEX snapshot_staging_page ON snapshot_staging (snapshot_id, page_no);
 CREATE INDEX follow_events_snapshot ON follow_events (snapshot_id, event);
 CREATE INDEX snapshots_account ON snapshots (account_id, kind, mode, status);
 CREATE INDEX actions_window ON actions (app_id, action, status, account_id)
+"""
+
+
+@migration
+def m009_open_edges_with_first_seen(con: Connection) -> None:
+    """PostgreSQL: the open-edges index carries `first_seen`, so a clean-up plan reads the
+    million edges it orders by follow date from the index alone, not the table."""
+    if not is_postgres(con):
+        return
+    con.execute(OPEN_EDGES_WITH_FIRST_SEEN_DDL)
+
+
+OPEN_EDGES_WITH_FIRST_SEEN_DDL = """
+DROP INDEX follow_edges_open;
+CREATE INDEX follow_edges_open ON follow_edges (account_id, kind, user_id) INCLUDE (first_seen)
+    WHERE ended IS NULL
 """
 
 

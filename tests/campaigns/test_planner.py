@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from followflow.campaigns.budgets import Budgets
 from followflow.campaigns.filters import CandidateFilters, CandidateOrder
 from followflow.campaigns.ledger import RETRYABLE
+from followflow.campaigns.plan_query import DESCRIBED_ROWS
 from followflow.campaigns.planner import Plan, plan_follow_back, plan_unfollow_cleanup
 from followflow.campaigns.spending import budget_status
 from followflow.store.connection import DbPath
@@ -254,6 +255,27 @@ def test_markdown_explains_the_plan(store: DbPath) -> None:
     assert "| 1 | @user3 (3) | 100 | 100 | yes | included |" in text
     assert "| 2 | @user2 (2) | 100 | 100 | no | protected |" in text
     assert "@alice" not in text  # only max_rows rows
+
+
+def test_a_plan_describes_its_first_users_and_explains_them_all(store: DbPath) -> None:
+    everyone = DESCRIBED_ROWS + 5
+    with db(store) as con:
+        snapshot(con, "followers", profiles(profile(i) for i in range(1, everyone + 1)))
+        snapshot(con, "following", [2, everyone + 1])  # no profile for everyone + 1
+        follow = plan_follow_back(con, ACCOUNT, now=T0)
+        unfollow = plan_unfollow_cleanup(con, ACCOUNT, 7, now=T0)
+    shown = follow.first_rows(everyone)
+    assert len(shown) == DESCRIBED_ROWS  # newest first: one snapshot, so by id, descending
+    assert [(r.user_id, r.username) for r in shown[:2]] == [
+        (everyone, f"user{everyone}"),
+        (everyone - 1, f"user{everyone - 1}"),
+    ]
+    assert all(r.followers_count == 100 and r.following_count == 100 for r in shown)
+    assert follow.considered == everyone - 1 and follow.reason_of(1) == "included"
+    assert [(r.user_id, r.username, r.followers_count) for r in unfollow.first_rows(5)] == [
+        (2, "user2", 100),
+        (everyone + 1, None, None),
+    ]
 
 
 def test_unfollow_cleanup(store: DbPath) -> None:

@@ -130,6 +130,7 @@ def test_users_keep_their_rows_when_their_index_is_dropped(tmp_path: Path) -> No
         assert apply_migrations(con, where=str(path)) == [
             "m007_users_without_index",
             "m008_postgres_indexes",
+            "m009_open_edges_with_first_seen",
         ]
         rows = con.execute("SELECT user_id, username, state FROM users").fetchall()
         keys = con.execute(
