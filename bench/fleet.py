@@ -275,6 +275,8 @@ class Figures:
     run_retries: int
     peak_rss_mb: dict[str, float]
     prefect_cpu_s: float
+    workers_cpu_s: float  # the workers and their flow-run processes
+    emulator_cpu_s: float
     postgres_cpu_s: float | None
     lists_checked: int
     lists_wrong: list[str] = field(default_factory=list)
@@ -353,12 +355,16 @@ def measure(
     seq = setup.emu.total_requests()
     prefect_pids = _server_processes(setup.api_url)
     pg = [setup.postgres_pid] if setup.postgres_pid else []
-    cpu_before = cpu_s(prefect_pids), cpu_s(pg)
+    workers = list(setup.workers.values())
+    cpu_before = cpu_s(prefect_pids), cpu_s(pg), cpu_s(workers), cpu_s([setup.emu.proc.pid])
     errors_before = server_errors(setup.server_log)
     triggered = time.time()
     with PeakRss(setup.workers) as peaks:
         runs = trigger_and_wait(setup.api_url, deployment, groups, timeout_s)
     prefect_cpu, pg_cpu = cpu_s(prefect_pids) - cpu_before[0], cpu_s(pg) - cpu_before[1]
+    # A worker's finished flow-run processes count in its own reaped-children time.
+    workers_cpu = cpu_s(workers) - cpu_before[2]
+    emulator_cpu = cpu_s([setup.emu.proc.pid]) - cpu_before[3]
     errors = server_errors(setup.server_log)
     records = [r for r in setup.emu.requests_since(seq) if r.get("group")]
     tokens, worst, over, total = window_figures(records, window_s)
@@ -391,6 +397,8 @@ def measure(
         run_retries=sum(max(0, count - 1) for count in runs.run_counts),
         peak_rss_mb=peaks.peaks,
         prefect_cpu_s=prefect_cpu,
+        workers_cpu_s=workers_cpu,
+        emulator_cpu_s=emulator_cpu,
         postgres_cpu_s=pg_cpu if pg else None,
         lists_checked=len(expected),
         lists_wrong=wrong,
@@ -550,6 +558,8 @@ def print_table(figures: list[Figures]) -> None:
         ("failed runs / run retries", lambda f: f"{f.failed_runs} / {f.run_retries}"),
         ("peak RSS per worker MB", lambda f: " ".join(f"{v:.0f}" for v in f.peak_rss_mb.values())),
         ("Prefect server CPU s", lambda f: f"{f.prefect_cpu_s:.1f}"),
+        ("workers' CPU s (flow runs in)", lambda f: f"{f.workers_cpu_s:.1f}"),
+        ("emulator CPU s", lambda f: f"{f.emulator_cpu_s:.1f}"),
         ("PostgreSQL CPU s", lambda f: "-" if f.postgres_cpu_s is None else f"{f.postgres_cpu_s:.1f}"),  # noqa: E501
         ("lists equal to the truth", lambda f: f"{f.lists_checked - len(f.lists_wrong)} of {f.lists_checked}"),  # noqa: E501
     ]  # fmt: skip
