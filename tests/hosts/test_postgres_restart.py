@@ -24,7 +24,7 @@ from tests.hosts.netns import Hosts
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SNAPSHOTTED = ("ff_fleet1", "ff_fleet2")
+SNAPSHOTTED = ("ff_alice", "ff_bob")  # 800 and 300 pages of one user: windows long
 CAMPAIGNER = "ff_fleet11"
 SLOW_PAGES = {"env": {"FOLLOWFLOW_PAGE_SIZE": "1"}}  # so the restart lands mid-listing
 SPACED = {"env": {"FOLLOWFLOW_ACTION_MIN_SPACING_S": "2"}}
