@@ -9,8 +9,8 @@ advisory lock so that two hosts starting at once do not both create the schema.
 
 `PgConnection` gives the store's SQL the shape of DuckDB's connection (dialect.py): `?`
 placeholders, a DELETE or UPDATE answering its row count, and `register()` of an Arrow
-table, which here is a temporary table filled by one COPY of the CSV Arrow writes (never
-a row-at-a-time `executemany` or `write_row`).
+table, which here is a temporary table filled by one binary COPY built in Arrow
+(pg_copy.py; never a row-at-a-time `executemany` or `write_row`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from followflow.store.errors import ConnectionLost, DatabaseUnreachable, TransactionConflict
 from followflow.store.location import PostgresUrl, mask_url
 from followflow.store.migrations import apply_migrations
+from followflow.store.pg_copy import chunks
 
 # A literal, a quoted name, or a placeholder: outside literals and names, `?` becomes `%s`,
 # DuckDB's named `$name` becomes `%(name)s` and a bare `%` becomes `%%`.
@@ -47,9 +47,6 @@ _PG_TYPES: dict[str, str] = {
     "large_string": "TEXT",
     "double": "DOUBLE PRECISION",
 }
-# Rows per CSV chunk sent to COPY: a whole fold's profiles (~65,000) would be a 17 MB string.
-_COPY_CHUNK_ROWS = 10_000
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
 def _placeholders(query: str) -> str:
@@ -73,25 +70,6 @@ def _pg_type(arrow_type: pa.DataType) -> str:
     if name not in _PG_TYPES:
         raise TypeError(f"no PostgreSQL type for Arrow {arrow_type}")
     return _PG_TYPES[name]
-
-
-def _csv(batch: pa.RecordBatch) -> pa.Buffer:
-    """Rows in the CSV that `COPY ... (FORMAT CSV)` reads, written by Arrow's C++ writer.
-
-    Arrow quotes every string, so an empty string ("") stays apart from NULL (nothing
-    between the commas), and quotes, commas, newlines and a lone `\\.` inside a value
-    survive (tests/store/test_register.py). Timestamps go without their zone: Arrow
-    formats a zoned one ~25x slower (a zone lookup per value), and the bare text, being
-    UTC, reads back as the same instant in the session's UTC (`_pool`'s TimeZone).
-    """
-    columns = [
-        column.cast(pa.timestamp(column.type.unit)) if pa.types.is_timestamp(column.type)
-        else column
-        for column in batch.columns
-    ]  # fmt: skip
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(pa.record_batch(columns, names=batch.schema.names), sink, _CSV_OPTIONS)
-    return sink.getvalue()
 
 
 # PostgreSQL type oids -> Arrow types of query results (`sql().to_arrow_table()`), so an
@@ -160,7 +138,7 @@ class PgConnection:
         return self.execute("ROLLBACK")
 
     def register(self, view_name: str, python_object: object) -> PgConnection:
-        """A temporary table `view_name` holding the Arrow table, filled by one CSV COPY.
+        """A temporary table `view_name` holding the Arrow table, filled by one binary COPY.
 
         Not analyzed: PostgreSQL sizes a table without statistics from its pages on disk,
         which is all the statements reading these tables need (bulk INSERT ... SELECT, and
@@ -176,10 +154,10 @@ class PgConnection:
             for f in table.schema
         )
         self._cursor.execute(pgsql.SQL("CREATE TEMP TABLE {} ({})").format(name, columns))
-        statement = pgsql.SQL("COPY {} FROM STDIN (FORMAT CSV)").format(name)
+        statement = pgsql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(name)
         with self._cursor.copy(statement) as copy:
-            for batch in table.to_batches(max_chunksize=_COPY_CHUNK_ROWS):
-                copy.write(memoryview(_csv(batch)))
+            for chunk in chunks(table):
+                copy.write(chunk)
         return self
 
     def unregister(self, view_name: str) -> PgConnection:

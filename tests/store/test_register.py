@@ -1,8 +1,8 @@
 """An Arrow table registered on a store reads back value for value, on both backends.
 
-On PostgreSQL `register()` is a temporary table filled by COPY from the CSV Arrow writes,
-so this is where NULL against an empty string, quotes, newlines, a lone `\\.` (COPY's
-end-of-data mark), zoned timestamps and booleans must survive.
+On PostgreSQL `register()` is a temporary table filled by a binary COPY that Arrow lays
+out (pg_copy.py), so this is where NULL against an empty string, quotes, newlines, a lone
+`\\.`, multi-byte text, extreme integers and timestamps, booleans and doubles must survive.
 """
 
 from __future__ import annotations
@@ -65,3 +65,31 @@ def test_an_empty_string_and_null_stay_apart(store: DbPath) -> None:
         finally:
             con.unregister("_ff_blanks")
     assert rows == [(1, 1)]
+
+
+def test_a_table_of_several_chunks_and_slices_reads_back_whole(store: DbPath) -> None:
+    """More rows than one COPY chunk, from chunks that start mid-buffer (slices)."""
+    ids = pa.array(range(25_000), pa.int64())
+    names = pa.array([None if i % 7 == 0 else f"n{i}" for i in range(25_000)], pa.string())
+    whole = pa.table({"user_id": ids, "name": names})
+    table = pa.concat_tables([whole.slice(0, 12_345), whole.slice(12_345)])
+    with connect(store) as con:
+        con.register("_ff_many", table)
+        try:
+            rows = con.execute(
+                "SELECT count(*), sum(user_id), count(name), max(name), min(name) FROM _ff_many"
+            ).fetchall()
+        finally:
+            con.unregister("_ff_many")
+    named = [n for n in names.to_pylist() if n is not None]
+    assert rows == [(25_000, sum(range(25_000)), len(named), max(named), min(named))]
+
+
+def test_an_empty_table_registers_empty(store: DbPath) -> None:
+    with connect(store) as con:
+        con.register("_ff_none", pa.table({"user_id": pa.array([], pa.int64())}))
+        try:
+            rows = con.execute("SELECT count(*) FROM _ff_none").fetchall()
+        finally:
+            con.unregister("_ff_none")
+    assert rows == [(0,)]
