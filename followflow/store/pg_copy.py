@@ -73,10 +73,11 @@ def _length_and_value(column: pa.Array) -> tuple[pa.Array | pa.Scalar, pa.Array]
     return length, value
 
 
-def rows(batch: pa.RecordBatch) -> memoryview:
-    """The rows of `batch` in binary COPY format (between HEADER and TRAILER)."""
-    fields = [part for column in batch.columns for part in _length_and_value(column)]
-    count = pa.scalar(struct.pack(">h", batch.num_columns), pa.binary())
+def rows(table: pa.Table) -> memoryview:
+    """The rows of `table` in binary COPY format (between HEADER and TRAILER)."""
+    columns = [column.combine_chunks() for column in table.columns]
+    fields = [part for column in columns for part in _length_and_value(column)]
+    count = pa.scalar(struct.pack(">h", table.num_columns), pa.binary())
     joined = pc.binary_join_element_wise(count, *fields, _NOTHING)
     offsets, data = joined.buffers()[1], joined.buffers()[2]
     assert offsets is not None and data is not None
@@ -89,7 +90,7 @@ def rows(batch: pa.RecordBatch) -> memoryview:
 def chunks(table: pa.Table) -> Iterator[memoryview]:
     """The whole COPY stream of `table`: the header, its rows a chunk at a time, the trailer."""
     yield memoryview(HEADER)
-    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
-        if batch.num_rows:
-            yield rows(batch)
+    # A chunk spans pages: Arrow's per-call overhead on 1,000-row pieces doubled the cost.
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        yield rows(table.slice(start, CHUNK_ROWS))
     yield memoryview(TRAILER)
