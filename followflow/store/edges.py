@@ -153,9 +153,14 @@ def apply_staged(con: Connection, snap: Snapshot, now: datetime) -> SnapshotDiff
             [now, account, kind],
         )
     if counts.gained:
+        # PostgreSQL: in the open-edges index's order each new key lands beside the last
+        # one; in the join's order a 1,000,000-follower baseline's complete() took 7.4 CPU
+        # seconds of the server instead of 4.3. DuckDB keeps no index; the sort would only
+        # cost it 0.2 s.
+        in_key_order = " ORDER BY user_id" if is_postgres(con) else ""
         con.execute(
             "INSERT INTO follow_edges SELECT ?, ?, user_id, ?, ?, NULL, ?, NULL "
-            f"FROM {_CHANGES} WHERE {_GAINED}",
+            f"FROM {_CHANGES} WHERE {_GAINED}{in_key_order}",
             [account, kind, now, now, sid],
         )
     gained_ids: list[int] = []

@@ -8,7 +8,7 @@ loses at most the page in flight, and the next run resumes after the last page f
 Only `complete()` touches the follow edges, in one transaction; a partial or failed
 snapshot changes nothing and records no events, so a failed run can never report mass
 unfollows. The row itself is read and written in snapshot_rows.py; the profiles of the
-pages reach `users` at completion (snapshot_profiles.py).
+pages reach `users` at completion or, on PostgreSQL, with their ids (snapshot_profiles.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from followflow.store.records import (
     check_mode,
     utc_now,
 )
-from followflow.store.snapshot_profiles import upsert_spooled_profiles
+from followflow.store.snapshot_profiles import upsert_spooled_profiles, upserted_at_fold
 from followflow.store.snapshot_rows import (
     COLUMNS,
     abandon,
@@ -260,18 +260,18 @@ def mark_failed(db: DbPath, snapshot_id: int, error: str, *, now: datetime | Non
 def complete(db: DbPath, snapshot_id: int, *, now: datetime | None = None) -> SnapshotDiff:
     """Apply a finished snapshot to the edge history in one transaction and mark it complete.
 
-    The profiles of spooled pages are upserted into `users` first, and pages not yet
-    staged are staged. Full mode: staged ids are diffed against the open edges; lost
-    edges are closed, gained ones opened, both recorded as events (none for the
-    baseline). Head mode records gains only. Calling it again on a complete snapshot
-    returns the same diff and changes nothing.
+    The profiles of spooled pages are upserted into `users` first (unless their folds did
+    that), and pages not yet staged are staged. Full mode: staged ids are diffed against
+    the open edges; lost edges are closed, gained ones opened, both recorded as events
+    (none for the baseline). Head mode records gains only. Calling it again on a complete
+    snapshot returns the same diff and changes nothing.
 
     Raises:
         SnapshotStateError: the snapshot is not running, or a full snapshot still has a
             next token (its last page was never staged).
     """
     now = utc_now(now)
-    if spool.page_count(db, snapshot_id):
+    if not upserted_at_fold(db) and spool.page_count(db, snapshot_id):
         upsert_spooled_profiles(db, snapshot_id)
     with transaction(db) as con:
         snap = load(con, snapshot_id)

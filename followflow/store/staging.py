@@ -17,7 +17,7 @@ from followflow.store.connection import DbPath, first_row
 from followflow.store.dialect import Connection
 from followflow.store.errors import SnapshotStateError
 from followflow.store.records import Snapshot
-from followflow.store.snapshot_profiles import upsert_profiles
+from followflow.store.snapshot_profiles import upsert_profiles, upserted_at_fold
 from followflow.store.snapshot_rows import COLUMNS
 
 _STAGE_VIEW = "_ff_stage_ids"
@@ -116,11 +116,12 @@ def stage_rows(
 
 
 def fold_spooled(db: DbPath, con: Connection, snap: Snapshot, now: datetime) -> Snapshot:
-    """Stage the ids of the pages spooled on disk after the checkpoint (their files stay
-    for `complete()`, which upserts their profiles)."""
+    """Stage the pages spooled on disk after the checkpoint: their ids, and their profiles
+    where they are `upserted_at_fold` (else `complete()` upserts them from the files, which
+    stay until then)."""
     if snap.status not in ("running", "partial"):
         return snap
     spooled = [
         (p.page_no, p.users, p.next_token) for p in spool.pending(db, snap.snapshot_id, snap.pages)
     ]
-    return stage_batch(con, snap, spooled, now, with_profiles=False)
+    return stage_batch(con, snap, spooled, now, with_profiles=upserted_at_fold(db))
