@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +116,20 @@ def followflow_on_hosts(
             )
 
 
-@pytest.fixture
-def followflow_workers(hosts: Hosts, followflow_on_hosts: Followflow) -> Iterator[Hosts]:
-    """A followflow worker in every host for one test; every host's processes end after."""
+@contextmanager
+def workers_on_every_host(hosts: Hosts, followflow: Followflow) -> Iterator[Hosts]:
+    """A followflow worker in every host for the block; every host's processes end after."""
     for host in hosts:
-        start_followflow_worker(host, followflow_on_hosts.api_url, followflow_on_hosts.settings)
+        start_followflow_worker(host, followflow.api_url, followflow.settings)
     try:
         yield hosts
     finally:
         for host in hosts:
             host.kill_everything()
+
+
+@pytest.fixture
+def followflow_workers(hosts: Hosts, followflow_on_hosts: Followflow) -> Iterator[Hosts]:
+    """Workers of one test, for tests that lose hosts or their store."""
+    with workers_on_every_host(hosts, followflow_on_hosts) as running:
+        yield running

@@ -1,7 +1,10 @@
 """Workers on several hosts share one Prefect server on PostgreSQL: runs of one deployment
 triggered at once are picked up by the workers of every host, each over its own link.
 
-Default run: workers on two hosts, two runs. `-m slow`: all three hosts, twelve runs.
+Both runs are `-m slow` (two hosts and two runs; three hosts and twelve runs): the default
+run makes the same checks (every run completed, ran exactly once, every host's worker took
+one) on followflow's own deployments in test_followflow_on_hosts.py; this file's own pool,
+deployment and workers cost ~10 s more.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def spread_over_hosts(hosts: Hosts, server: PrefectOnPostgres, n_hosts: int, run
         host.kill_everything()  # the worker, before the next test's pool
 
 
+@pytest.mark.slow
 def test_runs_are_picked_up_by_workers_on_two_hosts(
     hosts: Hosts, prefect_on_pg: PrefectOnPostgres
 ) -> None:

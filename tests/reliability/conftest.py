@@ -1,10 +1,11 @@
 """What every reliability test needs: one real Prefect server, the real CLI in a child
 process, an emulator over loopback, and read-only looks at the DuckDB file.
 
-The Prefect server is started once for the package (about 12 s); every child process and
-the in-process flows of the fault matrix talk to it. Children get only the environment
-they are given here (never this machine's FOLLOWFLOW_* or .env), so a test states every
-setting it depends on.
+The Prefect server is the session's `real_prefect_server` (starting one costs ~13 CPU
+seconds, most of it Prefect's database migrations); every child process and the in-process
+flows of the fault matrix talk to it. Children get only the environment they are given
+here (never this machine's FOLLOWFLOW_* or .env), so a test states every setting it
+depends on.
 """
 
 from __future__ import annotations
@@ -24,17 +25,15 @@ import httpx
 import pytest
 
 from followflow.emulator import Emulator, EmulatorServer
-from followflow.prefect_server import local_prefect_server
 
 CLI = str(Path(sys.executable).with_name("followflow"))
 HELPERS = Path(__file__).parent
 
 
 @pytest.fixture(scope="package")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real local Prefect server for every reliability test; yields its API URL."""
-    with local_prefect_server(home=tmp_path_factory.mktemp("prefect-server")) as api_url:
-        yield api_url
+def prefect_api(real_prefect_server: tuple[str, Path]) -> str:
+    """The API URL of the real Prefect server every reliability test talks to."""
+    return real_prefect_server[0]
 
 
 @pytest.fixture(scope="package")
