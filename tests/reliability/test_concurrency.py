@@ -1,10 +1,11 @@
 """Many processes on one store and one app: budgets hold, locks never reach the user.
 
-Each test runs on the DuckDB file and, with `-m slow`, on a PostgreSQL store (40-70 s and
-12-15 s more). The default run covers the PostgreSQL side with cheaper tests of the same
-guarantees: three campaigns at once on one PostgreSQL store within the same budgets
-(tests/hosts/test_followflow_on_hosts.py), two processes spending one account's budget
-(tests/campaigns/test_ledger.py), writers upserting the same users (tests/store/test_users.py).
+Each test runs on the DuckDB file and on a PostgreSQL store; the six campaigns on
+PostgreSQL (40-70 s more) only with `-m slow`. By default their guarantees on PostgreSQL
+are covered by cheaper tests: three campaigns at once on one PostgreSQL store within the
+same budgets (tests/hosts/test_followflow_on_hosts.py), two processes spending one
+account's budget (tests/campaigns/test_ledger.py), writers upserting the same users
+(tests/store/test_users.py).
 
 Six live follow-back campaigns (two per account, three accounts, each process with its
 own account's OAuth 1.0a tokens) share one app budget on an emulator whose day lasts a
@@ -37,7 +38,7 @@ PER_USER = 8
 PER_APP = 20
 ACCOUNTS = ("ff_demo", "ff_alice", "ff_bob")
 FOLLOWED = {"following", "pending_follow", "already_following", "already_pending"}
-BACKENDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.slow)]
+SLOW_ON_POSTGRES = ["duckdb", pytest.param("postgres", marks=pytest.mark.slow)]
 
 
 def campaign_env(world: World, account: str) -> dict[str, str]:
@@ -69,7 +70,7 @@ def follows(world: World) -> list[dict[str, Any]]:
     return [a for a in world.admin.actions() if a["action"] == "follow" and a["result"] in FOLLOWED]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", SLOW_ON_POSTGRES)
 def test_six_campaigns_share_the_budgets_and_continue_after_the_reset(
     world_factory, backend
 ) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +105,7 @@ def test_six_campaigns_share_the_budgets_and_continue_after_the_reset(
     assert len(pairs) == len(set(pairs)), "an account followed someone twice"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
 def test_snapshot_and_campaign_at_once_with_a_reader_in_between(world_factory, backend) -> None:  # type: ignore[no-untyped-def]
     world = world_factory(backend=backend, limits=False)
     first = world.run(["snapshot", "ff_demo"], world.env())
