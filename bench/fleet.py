@@ -3,15 +3,16 @@ against one host on the DuckDB file, side by side in one run.
 
     uv run python bench/fleet.py                                   # 500 accounts, both setups
     uv run python bench/fleet.py --accounts 20 --window-seconds 5  # the smoke configuration
-    uv run python bench/fleet.py --setups hosts --runs 5 --json out.json
+    uv run python bench/fleet.py --setups hosts --runs 6 --json out.json
 
 Both setups read the same accounts (`followflow emulator --accounts N`, seed 1: follower
 counts heavy tailed, the largest of 500 has 19,052) with their own OAuth 2.0 user tokens
 (FOLLOWFLOW_READ_WITH_USER_TOKENS=true), both lists, windows shortened to
 `--window-seconds` (15 reads a window per token, preset v2-2023). Runs come from a
 `snapshot-followers` deployment (deployments/prefect.yaml's entrypoint and pull step) on
-a process work pool: `--runs` runs, the accounts dealt out round-robin, so every run has
-a share of large and small ones (a run takes at most 100 accounts).
+a process work pool: `--runs` runs (by default three, one per host), the accounts dealt
+out round-robin, so every run has a share of large and small ones (a run takes at most
+MAX_ACCOUNTS_PER_RUN accounts, 250).
 
 - hosts: three network namespaces (tests/hosts/netns.py), a PostgreSQL cluster on the
   services address holding the followflow store and the Prefect server's database, the
@@ -73,6 +74,7 @@ sys.path.insert(0, str(ROOT))
 
 from prefect.client.orchestration import SyncPrefectClient  # noqa: E402
 
+from flows.params import MAX_ACCOUNTS_PER_RUN  # noqa: E402
 from tests.hosts.followflow_hosts import oauth2_document  # noqa: E402
 from tests.hosts.netns import Host, make_hosts  # noqa: E402
 from tests.hosts.workers import (  # noqa: E402
@@ -87,7 +89,6 @@ from tests.postgres import PostgresCluster, postgres_bin_dir  # noqa: E402
 POOL = "fleet"
 LIMIT = 15  # reads per window per token, preset v2-2023
 PAGE = 1000
-MAX_PER_RUN = 100  # SnapshotParams.accounts
 KINDS = ("followers", "following")
 TOKEN_BLOCK = "fleet-tokens"
 RETRYABLE = "Encountered retryable exception in request"  # Prefect's log line of a 503
@@ -595,7 +596,13 @@ def print_table(figures: list[Figures]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=6, help="runs the accounts are dealt over")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="runs the accounts are dealt over (default: one per host; each run is a process "
+        "that costs ~4-5 CPU s to start)",
+    )
     parser.add_argument("--setups", default="hosts,one-host")
     parser.add_argument("--window-seconds", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="most seconds per setup")
@@ -615,9 +622,10 @@ def main() -> None:
     unknown = [name for name in setups if name not in SETUPS]
     if unknown or not setups:
         raise SystemExit(f"unknown setup {unknown}: use {', '.join(SETUPS)}")
-    if args.runs < math.ceil(args.accounts / MAX_PER_RUN):
-        raise SystemExit(f"--runs must be at least {math.ceil(args.accounts / MAX_PER_RUN)}: "
-                         f"a run takes at most {MAX_PER_RUN} accounts")  # fmt: skip
+    fewest = math.ceil(args.accounts / MAX_ACCOUNTS_PER_RUN)
+    if args.runs < fewest:
+        raise SystemExit(f"--runs must be at least {fewest}: "
+                         f"a run takes at most {MAX_ACCOUNTS_PER_RUN} accounts")  # fmt: skip
     # Every 503 the Prefect servers answer is logged, so it can be counted.
     os.environ["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"
     if args.server_db_pool:

@@ -15,6 +15,10 @@ from followflow.campaigns.filters import CandidateFilters, CandidateOrder
 from followflow.form_schema import plain_optional_fields
 
 ACCOUNT_PATTERN = r"^@?[A-Za-z0-9_]{1,15}$|^[0-9]{1,19}$"
+# A flow run is a process of its own, ~4-5 CPU seconds to start: a fleet is read fastest in
+# one run per worker host (500 accounts on three hosts: 36.7 s in three runs, 49.7 s in
+# six; BENCHMARKS.md). A run holds a thread per long list, so it is bounded all the same.
+MAX_ACCOUNTS_PER_RUN = 250
 
 
 def normalize_account(value: str) -> str:
@@ -29,8 +33,9 @@ class SnapshotParams(BaseModel):
 
     accounts: list[str] = Field(
         min_length=1,
-        max_length=100,
-        description="Usernames (with or without @) or numeric user ids of the accounts.",
+        max_length=MAX_ACCOUNTS_PER_RUN,
+        description="Usernames (with or without @) or numeric user ids of the accounts "
+        f"(at most {MAX_ACCOUNTS_PER_RUN} a run).",
     )
     lists: Literal["followers", "following", "both"] = Field(
         default="both", description="Which lists to read."
@@ -46,6 +51,16 @@ class SnapshotParams(BaseModel):
         description="Stop before reading more users than this in this run "
         "(overrides FOLLOWFLOW_MAX_READS_PER_RUN).",
     )
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _at_most_a_run(cls, accounts: object) -> object:
+        if isinstance(accounts, list) and len(accounts) > MAX_ACCOUNTS_PER_RUN:
+            raise ValueError(
+                f"{len(accounts)} accounts in one run; at most {MAX_ACCOUNTS_PER_RUN}: split "
+                "them over several runs (one per worker host reads a fleet fastest)"
+            )
+        return accounts
 
     @field_validator("accounts")
     @classmethod

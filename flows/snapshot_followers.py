@@ -26,7 +26,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.accounts import resolve_accounts
-from flows.params import SnapshotParams
+from flows.params import MAX_ACCOUNTS_PER_RUN, SnapshotParams
 from followflow.report import summary_markdown
 from followflow.settings import Settings, get_settings
 from followflow.store.connection import connect
@@ -37,7 +37,7 @@ from tasks.short_lists import ShortListsRead, short_list_runs, snapshot_short_li
 from tasks.snapshot import snapshot_list
 
 WINDOW_S = 900
-MAX_LISTINGS = 200
+MAX_LISTINGS = 2 * MAX_ACCOUNTS_PER_RUN
 
 
 class SnapshotFailed(Exception):
@@ -165,8 +165,9 @@ def _read_lists(
                 yield result
 
 
-# Every listing waits on its own rate-limit bucket; a thread each, up to the 100 accounts x
-# 2 lists a run may hold, so no listing queues behind another bucket's wait.
+# Every listing waits on its own rate-limit bucket; a thread each, up to the accounts x 2
+# lists a run may hold, so no listing queues behind another bucket's wait. Threads start
+# only when needed, and lists of one window share a few (tasks/short_lists.py).
 @flow(
     name="snapshot-followers",
     log_prints=True,

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.params import SnapshotParams
+from flows.params import MAX_ACCOUNTS_PER_RUN, SnapshotParams
 from flows.snapshot_followers import SnapshotFailed, snapshot_followers
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -130,3 +130,10 @@ def test_bad_parameters_are_rejected_before_any_call() -> None:
         SnapshotParams(accounts=["not a name!"])
     with pytest.raises(ValueError):
         SnapshotParams(accounts=[])
+
+
+def test_a_run_takes_at_most_its_share_of_accounts() -> None:
+    fleet = [f"ff_fleet{i}" for i in range(MAX_ACCOUNTS_PER_RUN + 1)]
+    assert len(SnapshotParams(accounts=fleet[:-1]).accounts) == MAX_ACCOUNTS_PER_RUN
+    with pytest.raises(ValueError, match="251 accounts in one run; at most 250: split them"):
+        SnapshotParams(accounts=fleet)
