@@ -7,7 +7,6 @@ server; the task runs are read back from that server.
 from __future__ import annotations
 
 import re
-import time
 from uuid import UUID
 
 import duckdb
@@ -17,8 +16,6 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
-    FlowRunFilter,
-    FlowRunFilterId,
 )
 from prefect.client.schemas.objects import Artifact, TaskRun
 
@@ -27,6 +24,7 @@ from flows.params import SnapshotParams
 from flows.snapshot_followers import snapshot_followers
 from followflow.settings import get_settings
 from tasks.listing import ListOutcome
+from tests.flows.runs import task_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -41,19 +39,6 @@ def snapshot(live) -> tuple[ListOutcome, list[TaskRun]]:  # type: ignore[no-unty
     )
     (outcome,) = state.result()
     return outcome, task_runs(state.state_details.flow_run_id)
-
-
-def task_runs(flow_run_id: UUID | None) -> list[TaskRun]:
-    """The flow run's task runs once the server has recorded all of them as final."""
-    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while True:
-            found = client.read_task_runs(flow_run_filter=flow_runs)
-            settled = all(run.state is not None and run.state.is_final() for run in found)
-            if (found and settled) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.2)
 
 
 def keyed_artifacts(flow_run_id: UUID | None, key: str) -> list[Artifact]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from uuid import UUID
 
 import duckdb
@@ -18,8 +17,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
-    FlowRunFilter,
-    FlowRunFilterId,
 )
 from prefect.client.schemas.objects import Artifact, TaskRun
 
@@ -30,6 +27,7 @@ from flows.params import SnapshotParams
 from flows.snapshot_followers import SnapshotFailed, snapshot_followers
 from followflow.settings import get_settings
 from tasks.listing import ListOutcome
+from tests.flows.runs import task_runs
 from tests.windows import most_in_any_window
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -48,19 +46,6 @@ def snapshot(names: list[str], lists: str) -> tuple[list[ListOutcome], list[Task
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
     return state.result(), task_runs(flow_run_id), flow_run_id
-
-
-def task_runs(flow_run_id: UUID) -> list[TaskRun]:
-    """The flow run's task runs once the server has recorded all of them as final."""
-    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while True:
-            found = client.read_task_runs(flow_run_filter=flow_runs)
-            settled = all(run.state is not None and run.state.is_final() for run in found)
-            if (found and settled) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.2)
 
 
 def run_artifacts(flow_run_id: UUID) -> list[Artifact]:
