@@ -221,6 +221,8 @@ class Runs:
     wall_s: float
     states: list[str]
     run_counts: list[int]
+    starts_s: list[float]  # each run's start (Running) and end, s after the first creation
+    ends_s: list[float]
 
 
 def trigger_and_wait(
@@ -251,6 +253,8 @@ def trigger_and_wait(
         wall_s=max(ends) - created if ends else time.monotonic() - started,
         states=[str(run.state_name) for run in runs],
         run_counts=[run.run_count for run in runs],
+        starts_s=sorted(r.start_time.timestamp() - created for r in runs if r.start_time),
+        ends_s=sorted(end - created for end in ends),
     )
 
 
@@ -267,6 +271,8 @@ class Figures:
     alone_s: float  # the largest account alone, through the same setup, after the fleet
     first_wall_s: float  # the fleet's first run: its limits created, every list a baseline
     wall_s: float  # the daily run after it
+    run_starts_s: list[float]  # the daily runs', after they were triggered
+    run_ends_s: list[float]
     first_request_s: float  # after the daily runs were triggered
     last_request_s: float
     requests: int
@@ -394,6 +400,8 @@ def measure(
         alone_s=alone.wall_s,
         first_wall_s=first.wall_s,
         wall_s=runs.wall_s,
+        run_starts_s=runs.starts_s,
+        run_ends_s=runs.ends_s,
         first_request_s=min(ats, default=float("nan")),
         last_request_s=max(ats, default=float("nan")),
         requests=len(records),
@@ -559,8 +567,10 @@ def print_table(figures: list[Figures]) -> None:
         ("daily run: wall s", lambda f: f"{f.wall_s:.1f}"),
         ("wall / largest alone", lambda f: f"{f.wall_s / f.alone_s:.2f}"),
         ("wall / schedule", lambda f: f"{f.wall_s / f.schedule_s:.2f}" if f.schedule_s else "-"),
+        ("daily run: runs started s", lambda f: " ".join(f"{s:.1f}" for s in f.run_starts_s)),
         ("daily run: first X request s", lambda f: f"{f.first_request_s:.1f}"),
         ("daily run: last X request s", lambda f: f"{f.last_request_s:.1f}"),
+        ("daily run: runs ended s", lambda f: " ".join(f"{e:.1f}" for e in f.run_ends_s)),
         ("X requests", lambda f: str(f.requests)),
         ("most 429s / token / window", lambda f: str(f.max_429_per_token_window)),
         ("tokens with > 1 in a window", lambda f: f"{f.tokens_over_one_429} of {f.tokens}"),

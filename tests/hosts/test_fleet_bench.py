@@ -85,6 +85,9 @@ def test_the_smoke_fleet_figures_come_from_the_store_and_the_log(
         assert figures["total_429"] == sum(total for _, total in counted)
         assert figures["requests"] == len(log)
         assert figures["wall_s"] > 0 and figures["alone_s"] > 0 and figures["prefect_cpu_s"] > 0
+        starts, ends = figures["run_starts_s"], figures["run_ends_s"]
+        assert len(starts) == len(ends) == 2 and 0 < min(starts) <= max(starts) < max(ends)
+        assert max(ends) == pytest.approx(figures["wall_s"])  # the wall ends with the last run
         assert all(mb > 50 for mb in figures["peak_rss_mb"].values())  # a worker is python
     hosts = document["figures"][0]
     assert len(hosts["peak_rss_mb"]) == 3 and hosts["postgres_cpu_s"] > 0
