@@ -16,8 +16,8 @@ from followflow.form_schema import plain_optional_fields
 
 ACCOUNT_PATTERN = r"^@?[A-Za-z0-9_]{1,15}$|^[0-9]{1,19}$"
 # A flow run is a process of its own, ~4-5 CPU seconds to start: a fleet is read fastest in
-# one run per worker host (500 accounts on three hosts: 36.7 s in three runs, 49.7 s in
-# six; BENCHMARKS.md). A run holds a thread per long list, so it is bounded all the same.
+# one run per worker host (500 accounts on three hosts: 36.0-42.0 s in three runs, 49.7 s
+# in six; BENCHMARKS.md). A run holds a thread per long list, so it is bounded all the same.
 MAX_ACCOUNTS_PER_RUN = 250
 
 

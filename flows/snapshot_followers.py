@@ -136,7 +136,8 @@ def _read_lists(
     # Every listing has its own bucket, so the run lasts as long as its longest listing, and
     # no longer only if that one starts first: largest first, and the lists longer than a
     # window (a few of a fleet's hundreds) are started before anything is done for the
-    # short ones, whose clients and limits took a 167-account run ~3 s (bench/fleet.py).
+    # short ones, whose clients and limits took a 167-account run 2.3 s when it created them
+    # (its largest listing now reads 0.35 s after the account lookup).
     largest_first = sorted(planned, key=lambda plan: -plan[0].expected(plan[1]))
     short: list[tuple[Account, Kind]] = []
     own: list[tuple[Account, Kind]] = []
