@@ -164,6 +164,12 @@ ROWS = [
     ),
     Row("bad parameter: account name", ["snapshot", "bad name!"], 2, r"not a username or user id"),
     Row(
+        "bad parameter: 251 accounts in one run",
+        ["snapshot", *(f"ff_fleet{i}" for i in range(251))],
+        2,
+        r"251 accounts in one run; at most 250: split them over several runs",
+    ),
+    Row(
         "bad parameter: --max-follows 9999",
         ["follow-back", "ff_demo", "--max-follows", "9999"],
         2,
