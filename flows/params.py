@@ -52,6 +52,8 @@ class SnapshotParams(BaseModel):
         "(overrides FOLLOWFLOW_MAX_READS_PER_RUN).",
     )
 
+    # Before pydantic's own length check, whose message does not say what to do;
+    # max_length stays, for the form's schema (the UI).
     @field_validator("accounts", mode="before")
     @classmethod
     def _at_most_a_run(cls, accounts: object) -> object:
