@@ -134,6 +134,34 @@ def _send_ahead(kind: Kind, account: Account, token: str, size: int) -> None:
     )
 
 
+def _next_run(
+    read: Callable[..., RunEnd],
+    account: Account,
+    kind: Kind,
+    cursor: Cursor,
+    keep: PageSink,
+    settings: Settings,
+    budget: ReadBudget,
+    send_ahead: bool,
+) -> RunEnd:
+    """The next run's pages from `cursor`, by `read`: `read_pages` as a task run of its own,
+    or its plain function inside a caller's task run."""
+    first = cursor.pages + 1
+    last = cursor.pages + _pages_this_run(account, kind, cursor, settings)
+    return read(
+        kind,
+        account.username,
+        first,
+        last,
+        account=account,
+        cursor=cursor,
+        page_size=settings.page_size,
+        budget=budget,
+        keep=keep,
+        send_ahead=send_ahead,
+    )
+
+
 def _window(account: Account, kind: Kind, settings: Settings) -> RateLimit | None:
     """The bucket's window as this process's last response on it reported it."""
     client = client_for(settings, for_writes=False, user_id=account.id)
@@ -211,19 +239,8 @@ def read_listing(
                     resume_at = _resume_at(window.reset_at, settings, limit_name, logger)
                     if resume_at is not None:
                         break
-                first = cursor.pages + 1
-                last = cursor.pages + _pages_this_run(account, kind, cursor, settings)
-                end = read_pages(
-                    kind,
-                    account.username,
-                    first,
-                    last,
-                    account=account,
-                    cursor=cursor,
-                    page_size=settings.page_size,
-                    budget=budget,
-                    keep=keep,
-                    send_ahead=send_ahead,
+                end = _next_run(
+                    read_pages, account, kind, cursor, keep, settings, budget, send_ahead
                 )
                 if end.reason in ("listing ended", "sink stopped"):
                     return
@@ -268,21 +285,8 @@ def read_within_window(
     window = _window(account, kind, settings)
     if window is not None and window.exhausted(time.time()):
         raise HandOver(f"@{account.username} {kind}: window spent")
-    first = cursor.pages + 1
-    last = cursor.pages + _pages_this_run(account, kind, cursor, settings)
     try:
-        end = read_pages.fn(
-            kind,
-            account.username,
-            first,
-            last,
-            account=account,
-            cursor=cursor,
-            page_size=settings.page_size,
-            budget=budget,
-            keep=keep,
-            send_ahead=True,
-        )
+        end = _next_run(read_pages.fn, account, kind, cursor, keep, settings, budget, True)
     except XAPIError as error:
         if is_transient(error):
             raise HandOver(f"@{account.username} {kind}: {type(error).__name__}") from error
