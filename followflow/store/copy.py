@@ -18,14 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from followflow.store.connection import connect, transaction
-from followflow.store.dialect import Connection
+from followflow.store.dialect import Connection, append_rows
 from followflow.store.duckdb_file import connect_file
 from followflow.store.errors import StoreError
 from followflow.store.location import PostgresUrl
 from followflow.store.status import TABLES, row_counts
 
 _BATCH_ROWS = 100_000
-_STAGE = "_ff_copy_batch"
 _MARKER_DDL = "CREATE TABLE IF NOT EXISTS followflow_copy (source VARCHAR, started_at TIMESTAMPTZ)"
 # Per view: rows, sums of its columns and a cross term of each pair of ids (so ids swapped
 # between rows show too), which two stores agree on only if they hold the same rows (short
@@ -115,9 +114,7 @@ def copy_store(
                 pg.execute(f"DELETE FROM {table}")
                 reader = duck.execute(f"SELECT * FROM {table}").to_arrow_reader(_BATCH_ROWS)
                 for batch in reader or []:
-                    pg.register(_STAGE, pa.Table.from_batches([batch]))
-                    pg.execute(f"INSERT INTO {table} SELECT * FROM {_STAGE}")
-                    pg.unregister(_STAGE)
+                    append_rows(pg, table, pa.Table.from_batches([batch]))
                     on_rows(table, batch.num_rows)
         with transaction(target) as pg:
             for sequence, (table, column) in _SEQUENCES.items():

@@ -10,7 +10,8 @@ advisory lock so that two hosts starting at once do not both create the schema.
 `PgConnection` gives the store's SQL the shape of DuckDB's connection (dialect.py): `?`
 placeholders, a DELETE or UPDATE answering its row count, and `register()` of an Arrow
 table, which here is a temporary table filled by one binary COPY built in Arrow
-(pg_copy.py; never a row-at-a-time `executemany` or `write_row`).
+(pg_copy.py; never a row-at-a-time `executemany` or `write_row`). Rows that only need
+appending skip the temporary table: `copy_rows()` COPYs them into their table.
 """
 
 from __future__ import annotations
@@ -161,11 +162,29 @@ class PgConnection:
             for f in table.schema
         )
         self._cursor.execute(pgsql.SQL("CREATE TEMP TABLE {} ({})").format(name, columns))
-        statement = pgsql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(name)
+        return self.copy_rows(view_name, table)
+
+    def copy_rows(self, table_name: str, rows: pa.Table) -> PgConnection:
+        """Append `rows` to the table `table_name` by one binary COPY, by column name."""
+        names = pgsql.SQL(", ").join(pgsql.Identifier(name) for name in rows.column_names)
+        statement = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            pgsql.Identifier(table_name), names
+        )
         with self._cursor.copy(statement) as copy:
-            for chunk in chunks(table):
+            for chunk in chunks(rows):
                 copy.write(chunk)
         return self
+
+    def copy_new_rows(self, table_name: str, rows: pa.Table) -> bool:
+        """`copy_rows()`, all or nothing: False, with nothing written, when a row's key is
+        taken. Inside a transaction the COPY runs under a savepoint, which psycopg's
+        `transaction()` makes when one is open, so the caller's transaction goes on."""
+        try:
+            with self._connection.transaction():
+                self.copy_rows(table_name, rows)
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
 
     def unregister(self, view_name: str) -> PgConnection:
         if self._connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:

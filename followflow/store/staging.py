@@ -14,13 +14,11 @@ import pyarrow as pa
 
 from followflow.store import spool
 from followflow.store.connection import DbPath, first_row
-from followflow.store.dialect import Connection
+from followflow.store.dialect import Connection, append_rows
 from followflow.store.errors import SnapshotStateError
 from followflow.store.records import Snapshot
 from followflow.store.snapshot_profiles import upsert_profiles, upserted_at_fold
 from followflow.store.snapshot_rows import COLUMNS
-
-_STAGE_VIEW = "_ff_stage_ids"
 
 
 def ids_table(page_users: pa.Table | pa.Array | Sequence[int]) -> pa.Table:
@@ -68,28 +66,17 @@ def stage_batch(
                 f"page {page_no} of snapshot {snap.snapshot_id} is out of order"
             )
     tables = [users for _, users, _ in pages]
-    staged = pa.table(
-        {
-            "page_no": pa.chunked_array(
-                [
-                    pa.repeat(pa.scalar(n, pa.int32()), t.num_rows)
-                    for n, t in zip(numbers, tables, strict=True)
-                ],
-                pa.int32(),
-            ),
-            "user_id": pa.chunked_array(
-                [t.column("user_id").cast(pa.int64()) for t in tables], pa.int64()
-            ),
-        }
+    ids = pa.chunked_array([t.column("user_id").cast(pa.int64()) for t in tables], pa.int64())
+    pages_of_ids = pa.chunked_array(
+        [
+            pa.repeat(pa.scalar(n, pa.int32()), t.num_rows)
+            for n, t in zip(numbers, tables, strict=True)
+        ],
+        pa.int32(),
     )
-    con.register(_STAGE_VIEW, staged)
-    try:
-        con.execute(
-            f"INSERT INTO snapshot_staging SELECT ?, page_no, user_id FROM {_STAGE_VIEW}",
-            [snap.snapshot_id],
-        )
-    finally:
-        con.unregister(_STAGE_VIEW)
+    snapshot_ids = pa.repeat(pa.scalar(snap.snapshot_id, pa.int64()), len(ids))
+    staged = pa.table({"snapshot_id": snapshot_ids, "page_no": pages_of_ids, "user_id": ids})
+    append_rows(con, "snapshot_staging", staged)
     if with_profiles:
         upsert_profiles(con, tables, now)
     row = first_row(
