@@ -18,7 +18,8 @@ account, each run takes:
   `user.fields`, in a child process, storing nothing (its Response parsing included).
 With `--store postgres` each run also takes the same followflow snapshot on a fresh
 database of a throwaway local PostgreSQL cluster (FOLLOWFLOW_DATABASE_URL; tests/postgres.py),
-right after the DuckDB one, with the CPU seconds of the cluster's processes meanwhile.
+right after the DuckDB one, with the CPU seconds of the cluster's processes meanwhile
+(the database is dropped after it).
 Around each followflow run: the task runs the Prefect server recorded for it (its count,
 once it stops growing) and the CPU seconds the server's processes used meanwhile
 (/proc/<pid>/stat, user + system).
